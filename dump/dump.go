@@ -1,0 +1,266 @@
+// Package dump opens a CRIU dump: a directory (or any fs.FS) of image files.
+// Opening indexes the files by kind and id from their names and decodes
+// nothing; an image is read the first time something asks for it, once, and
+// kept. Reading never changes the dump.
+//
+// The index comes from package magic's file-name patterns; the bytes from
+// package codec. Package query builds its CEL views on a Dump, and the
+// explore and memory commands read their images through it.
+package dump
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/critq/critq/codec"
+	"github.com/critq/critq/magic"
+)
+
+// Dump is an opened dump. Its methods are safe for concurrent use.
+type Dump struct {
+	// Name is how the dump was named when opened (a directory path).
+	Name string
+
+	fsys   fs.FS
+	files  []*File
+	byName map[string]*File
+	opts   codec.ReadOptions
+
+	mu     sync.Mutex
+	hook   func(name string) // called when an image is read (tests, :time)
+	parent *Dump
+	perr   error
+	pdone  bool
+}
+
+// File is one file of a dump.
+type File struct {
+	Name string      // base name, "core-42.img"
+	Kind *magic.Kind // nil for files no kind claims (dump.log)
+	ID   string      // the id in the name ("42"), "" if none
+	Size int64
+
+	d    *Dump
+	once sync.Once
+	img  *Image
+	err  error
+
+	monce sync.Once
+	msgs  []proto.Message
+	merr  error
+}
+
+// Image is a decoded image: its header and entries as they are in the file.
+type Image struct {
+	Header  codec.Header
+	Entries []*codec.Entry
+}
+
+// Open opens the dump in directory dir.
+func Open(dir string) (*Dump, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	return OpenFS(os.DirFS(dir), dir)
+}
+
+// OpenFS opens the dump whose images are the files at the root of fsys.
+// name is used in messages.
+func OpenFS(fsys fs.FS, name string) (*Dump, error) {
+	ents, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	d := &Dump{Name: name, fsys: fsys, byName: map[string]*File{}}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		f := &File{Name: e.Name(), d: d}
+		if e.Type().IsRegular() {
+			if info, err := e.Info(); err == nil {
+				f.Size = info.Size()
+			}
+		} else if e.Type()&fs.ModeSymlink != 0 {
+			continue // parent link and friends
+		}
+		f.Kind, f.ID, _ = magic.ForFile(f.Name)
+		d.files = append(d.files, f)
+		d.byName[f.Name] = f
+	}
+	sort.Slice(d.files, func(i, j int) bool { return d.files[i].Name < d.files[j].Name })
+	return d, nil
+}
+
+// SetHook sets a function called with the file name each time an image is
+// read from the dump. It is for instrumentation; nil removes it.
+func (d *Dump) SetHook(h func(name string)) {
+	d.mu.Lock()
+	d.hook = h
+	d.mu.Unlock()
+}
+
+// SetLimits sets the codec limits used to read images.
+func (d *Dump) SetLimits(maxSize, maxExtra int64) {
+	d.opts.MaxSize, d.opts.MaxExtra = maxSize, maxExtra
+}
+
+// FS returns the file system of the dump.
+func (d *Dump) FS() fs.FS { return d.fsys }
+
+// Files returns every file of the dump, sorted by name.
+func (d *Dump) Files() []*File { return d.files }
+
+// File returns the file with the given base name, or nil.
+func (d *Dump) File(name string) *File { return d.byName[name] }
+
+// Kind returns the files of a kind (by crit's name), sorted by name.
+func (d *Dump) Kind(name string) []*File {
+	var out []*File
+	for _, f := range d.files {
+		if f.Kind != nil && f.Kind.Name == name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// FileFor returns the image of kind name with the given id, or nil:
+// FileFor("CORE", "42") is core-42.img.
+func (d *Dump) FileFor(kind string, id uint64) *File {
+	k, ok := magic.ByName(kind)
+	if !ok {
+		return nil
+	}
+	return d.byName[k.FileName(strconv.FormatUint(id, 10))]
+}
+
+// Parent returns the dump that the "parent" link of an incremental dump
+// points to, or nil when there is none.
+func (d *Dump) Parent() (*Dump, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pdone {
+		return d.parent, d.perr
+	}
+	d.pdone = true
+	if _, err := fs.Stat(d.fsys, "parent"); err != nil {
+		return nil, nil
+	}
+	sub, err := fs.Sub(d.fsys, "parent")
+	if err != nil {
+		d.perr = err
+		return nil, err
+	}
+	d.parent, d.perr = OpenFS(sub, path.Join(d.Name, "parent"))
+	if d.parent != nil {
+		d.parent.hook = d.hook
+		d.parent.opts = d.opts
+	}
+	return d.parent, d.perr
+}
+
+// Open opens a file of the dump for reading raw bytes (pages images).
+func (f *File) Open() (fs.File, error) {
+	f.d.notify(f.Name)
+	return f.d.fsys.Open(f.Name)
+}
+
+func (d *Dump) notify(name string) {
+	d.mu.Lock()
+	h := d.hook
+	d.mu.Unlock()
+	if h != nil {
+		h(name)
+	}
+}
+
+// ErrRaw is returned by Image for raw images (pages, iptables, ...).
+var ErrRaw = errors.New("raw image: no entries")
+
+// Image reads and frames the image, once. Errors carry the file name.
+func (f *File) Image() (*Image, error) {
+	f.once.Do(func() {
+		if f.Kind != nil && f.Kind.Raw {
+			f.err = fmt.Errorf("%s: %w", f.Name, ErrRaw)
+			return
+		}
+		f.d.notify(f.Name)
+		data, err := fs.ReadFile(f.d.fsys, f.Name)
+		if err != nil {
+			f.err = err
+			return
+		}
+		opts := f.d.opts
+		opts.Name = f.Name
+		if f.Kind != nil && !f.Kind.Raw && f.Kind.Entry != nil {
+			if k, ok := magic.Lookup(f.Kind.Magic); ok && k != f.Kind {
+				opts.Kind = f.Kind // a kind that shares its magic
+			}
+		}
+		r, err := codec.NewBytesReader(data, opts)
+		if err != nil {
+			f.err = err
+			return
+		}
+		img := &Image{Header: r.Header()}
+		for {
+			e, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.err = err
+				return
+			}
+			img.Entries = append(img.Entries, e)
+		}
+		f.img = img
+	})
+	return f.img, f.err
+}
+
+// Messages returns every entry of the image unmarshalled, once. The
+// messages are shared: do not modify them.
+func (f *File) Messages() ([]proto.Message, error) {
+	f.monce.Do(func() {
+		img, err := f.Image()
+		if err != nil {
+			f.merr = err
+			return
+		}
+		f.msgs = make([]proto.Message, len(img.Entries))
+		for i, e := range img.Entries {
+			m, err := e.Message()
+			if err != nil {
+				f.merr = &codec.Error{File: f.Name, Kind: img.Header.Kind.Name, Entry: i, Offset: e.Offset, Err: err}
+				return
+			}
+			f.msgs[i] = m
+		}
+	})
+	return f.msgs, f.merr
+}
+
+// First returns the first entry of the image unmarshalled, or nil when the
+// image has no entries.
+func (f *File) First() (proto.Message, error) {
+	msgs, err := f.Messages()
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	return msgs[0], nil
+}
