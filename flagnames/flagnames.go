@@ -134,12 +134,23 @@ var dictTables = map[string]map[string][]Flag{
 	},
 }
 
-// TaskStates are compel's task states, with the names critq prints.
-var TaskStates = []Flag{{"Alive", 1}, {"Dead", 2}, {"Stopped", 3}, {"Zombie", 6}}
+// TaskStates are compel's task states with the names critq prints: compel's
+// (COMPEL_TASK_ZOMBIE is ZOMBIE), spelt apart from crit's so that JSON from
+// either tool parses back to the value it was printed for.
+var TaskStates = []Flag{{"ALIVE", 1}, {"DEAD", 2}, {"STOPPED", 3}, {"ZOMBIE", 6}}
 
 // CritTaskStates are the names crit 4.2 prints for task states, at the
 // values it prints them for: wrong for 3 and 6 (bug B7).
 var CritTaskStates = []Flag{{"Alive", 1}, {"Zombie", 3}, {"Stopped", 6}}
+
+// ParseTaskState reads a task state name as critq prints it or as crit 4.2
+// printed it (at crit's values: "Zombie" is 3, bug B7).
+func ParseTaskState(name string) (uint64, bool) {
+	if v, ok := lookup(TaskStates, name); ok {
+		return v, true
+	}
+	return lookup(CritTaskStates, name)
+}
 
 // Dict returns the value table of a (criu).dict option for a field, or nil.
 func Dict(table, field string) []Flag { return dictTables[table][field] }
