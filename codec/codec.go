@@ -113,9 +113,9 @@ type Reader struct {
 	name   string
 	max    int64
 	x      extraReader
-	index  int
-	err    error
-	rawEnd bool // a ghost file's contents ran to the end
+	index int
+	err   error
+	slab  []Entry // entries are allocated in blocks
 }
 
 // NewReader reads the magics of an image from r and returns a Reader for its
@@ -227,7 +227,12 @@ func (r *Reader) Next() (*Entry, error) {
 }
 
 func (r *Reader) next() (*Entry, error) {
-	e := &Entry{Index: r.index, Offset: r.src.offset(), Type: r.hdr.Kind.MessageFor(r.index)}
+	if len(r.slab) == 0 {
+		r.slab = make([]Entry, 64)
+	}
+	e := &r.slab[0]
+	r.slab = r.slab[1:]
+	*e = Entry{Index: r.index, Offset: r.src.offset(), Type: r.hdr.Kind.MessageFor(r.index)}
 	if r.x.ghostRaw {
 		return e, io.EOF
 	}

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/magic"
 )
 
 // Writer writes an image. Entries are checked before they are written: a
-// payload that is not a valid message of the kind's type, or an extra whose
+// payload that is not well-formed protobuf wire data, or an extra whose
 // length does not follow from the payload, is refused, so a Writer never
 // writes an image its Reader would reject.
 type Writer struct {
@@ -87,9 +88,8 @@ func (w *Writer) check(payload, extra []byte) error {
 	if uint64(len(payload)) > 0xffffffff {
 		return &SizeError{What: "size", Size: uint64(len(payload)), Limit: 0xffffffff}
 	}
-	mt := w.hdr.Kind.MessageFor(w.index)
-	if err := (proto.UnmarshalOptions{AllowPartial: true, DiscardUnknown: false}).Unmarshal(payload, mt.New().Interface()); err != nil {
-		return fmt.Errorf("payload is not a valid %s: %w", mt.Descriptor().Name(), err)
+	if err := validWire(payload); err != nil {
+		return fmt.Errorf("payload is not a valid %s: %w", w.hdr.Kind.MessageFor(w.index).Descriptor().Name(), err)
 	}
 	x := extraReader{src: &bytesSource{b: extra}, order: w.hdr.Order, maxExtra: int64(len(extra))}
 	got, err := extraRules[w.hdr.Kind.Extra](&x, payload, w.index)
@@ -100,6 +100,23 @@ func (w *Writer) check(payload, extra []byte) error {
 		return fmt.Errorf("extra has %d bytes, the entry says %d", len(extra), len(got))
 	}
 	w.ghost = x.ghostRaw
+	return nil
+}
+
+// validWire checks that b is a sequence of well-formed protobuf fields.
+func validWire(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
 	return nil
 }
 
