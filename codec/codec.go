@@ -108,11 +108,11 @@ func (e *Entry) Message() (proto.Message, error) {
 
 // Reader reads the entries of one image.
 type Reader struct {
-	src    source
-	hdr    Header
-	name   string
-	max    int64
-	x      extraReader
+	src   source
+	hdr   Header
+	name  string
+	max   int64
+	x     extraReader
 	index int
 	err   error
 	slab  []Entry // entries are allocated in blocks
