@@ -12,7 +12,7 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-go
 cd ..
-rm -f images/*.pb.go
+rm -f images/*.pb.go views/*.pb.go
 protoc --plugin=protoc-gen-go="$bin/protoc-gen-go" -I . \
 	--go_out=. --go_opt=module=github.com/critq/critq/proto \
-	$(ls critq/images/*.proto | grep -v '/opts\.proto$')
+	$(ls critq/images/*.proto | grep -v '/opts\.proto$') critq/views/*.proto
