@@ -15,8 +15,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -31,6 +33,7 @@ type Dump struct {
 	Name string
 
 	fsys   fs.FS
+	dir    string // the directory on disk, "" for other file systems
 	files  []*File
 	byName map[string]*File
 	opts   codec.ReadOptions
@@ -74,7 +77,11 @@ func Open(dir string) (*Dump, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", dir)
 	}
-	return OpenFS(os.DirFS(dir), dir)
+	d, err := OpenFS(os.DirFS(dir), dir)
+	if d != nil {
+		d.dir = dir
+	}
+	return d, err
 }
 
 // OpenFS opens the dump whose images are the files at the root of fsys.
@@ -157,15 +164,39 @@ func (d *Dump) Parent() (*Dump, error) {
 		return d.parent, d.perr
 	}
 	d.pdone = true
-	if _, err := fs.Stat(d.fsys, "parent"); err != nil {
-		return nil, nil
+	if d.dir != "" {
+		// CRIU's parent link is a symlink relative to the dump
+		// ("../pre2"). A copy that lost the link may keep its target as
+		// the content of a small regular file: follow that too.
+		p := filepath.Join(d.dir, "parent")
+		st, err := os.Lstat(p)
+		if err != nil {
+			return nil, nil
+		}
+		if st.Mode().IsRegular() && st.Size() > 0 && st.Size() < 4096 {
+			target, err := os.ReadFile(p)
+			if err != nil {
+				d.perr = err
+				return nil, err
+			}
+			t := strings.TrimRight(string(target), "\n")
+			if !filepath.IsAbs(t) {
+				t = filepath.Join(d.dir, t)
+			}
+			p = t
+		}
+		d.parent, d.perr = Open(p)
+	} else {
+		if _, err := fs.Stat(d.fsys, "parent"); err != nil {
+			return nil, nil
+		}
+		sub, err := fs.Sub(d.fsys, "parent")
+		if err != nil {
+			d.perr = err
+			return nil, err
+		}
+		d.parent, d.perr = OpenFS(sub, path.Join(d.Name, "parent"))
 	}
-	sub, err := fs.Sub(d.fsys, "parent")
-	if err != nil {
-		d.perr = err
-		return nil, err
-	}
-	d.parent, d.perr = OpenFS(sub, path.Join(d.Name, "parent"))
 	if d.parent != nil {
 		d.parent.hook = d.hook
 		d.parent.opts = d.opts
