@@ -68,6 +68,14 @@ type Image struct {
 	Entries []*codec.Entry
 }
 
+// JournalName is the file an in-place transform (package transform) keeps in
+// a dump while it replaces images. A dump that holds one is half rewritten.
+const JournalName = "critq-transform.journal"
+
+// ErrInterrupted is returned by Open for a dump whose in-place transform was
+// interrupted; "critq transform --recover DIR" finishes it.
+var ErrInterrupted = errors.New("an in-place transform was interrupted: run 'critq transform --recover' on the dump before reading it")
+
 // Open opens the dump in directory dir.
 func Open(dir string) (*Dump, error) {
 	st, err := os.Stat(dir)
@@ -76,6 +84,9 @@ func Open(dir string) (*Dump, error) {
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, JournalName)); err == nil {
+		return nil, fmt.Errorf("%s: %w", dir, ErrInterrupted)
 	}
 	d, err := OpenFS(os.DirFS(dir), dir)
 	if d != nil {
