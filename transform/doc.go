@@ -1,0 +1,11 @@
+// Package transform rewrites CRIU dumps without losing a byte: it builds new
+// images in which only the changed entries are re-encoded (every other entry
+// is copied as it is in the file), and it puts them in place atomically,
+// either in a new dump directory ([WriteDir]) or in the dump itself
+// ([ApplyInPlace]), with a journal so that [Recover] leaves an interrupted
+// dump wholly old or wholly new.
+//
+// Which entries change, and how, is decided by the rules of the transform
+// command (CEL expressions compiled by package query); this package only
+// sees their result as a [Plan] of new image bytes.
+package transform
