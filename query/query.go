@@ -1,0 +1,120 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types/ref"
+)
+
+// DefaultCostLimit bounds the cost of one evaluation unless [CostLimit]
+// says otherwise: about a few seconds of work. A filter over 100,000 VMAs
+// costs well under a million.
+const DefaultCostLimit = 1_000_000_000
+
+// interruptEvery is how many comprehension iterations pass between checks
+// of the context.
+const interruptEvery = 1000
+
+// Option configures Compile.
+type Option func(*config)
+
+type config struct {
+	costLimit uint64
+}
+
+// CostLimit bounds the cost of each evaluation, in cel-go's cost units (one
+// per operation, more for strings and lists). An evaluation that exceeds it
+// fails with an *EvalError. 0 removes the limit.
+func CostLimit(n uint64) Option { return func(c *config) { c.costLimit = n } }
+
+// Query is a compiled expression. It is safe for concurrent use: one Query
+// may be evaluated against many dumps at the same time.
+type Query struct {
+	src   string
+	env   *cel.Env
+	ast   *cel.Ast
+	prg   cel.Program
+	needs *needs
+}
+
+// NewEnv returns critq's CEL environment: the image schema and the views as
+// CEL types, one variable per name of [Vars], and critq's dialect.
+func NewEnv() (*cel.Env, error) {
+	return cel.NewEnv(envOptions()...)
+}
+
+// Compile parses and checks src in critq's environment and plans its
+// evaluation. A syntax or type error is returned as the dialect's
+// *CompileError, whose message shows the expression with a caret under the
+// fault.
+func Compile(src string, opts ...Option) (*Query, error) {
+	cfg := config{costLimit: DefaultCostLimit}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	env, err := NewEnv()
+	if err != nil {
+		return nil, err
+	}
+	ast, err := compileExpr(env, src)
+	if err != nil {
+		return nil, err
+	}
+	popts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptEvery)}
+	if cfg.costLimit > 0 {
+		popts = append(popts, cel.CostLimit(cfg.costLimit))
+	}
+	prg, err := env.Program(ast, popts...)
+	if err != nil {
+		return nil, err
+	}
+	declared := map[string]bool{}
+	for _, v := range Vars() {
+		declared[v.Name] = true
+	}
+	return &Query{src: src, env: env, ast: ast, prg: prg, needs: analyze(ast.NativeRep(), declared)}, nil
+}
+
+// String returns the source of the query.
+func (q *Query) String() string { return q.src }
+
+// OutputType returns the CEL type of the query's result.
+func (q *Query) OutputType() *cel.Type { return q.ast.OutputType() }
+
+// Vars returns the top-level names the query reads, sorted. Only the
+// images behind them are read by Eval.
+func (q *Query) Vars() []string {
+	out := make([]string, 0, len(q.needs.vars))
+	for v := range q.needs.vars {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Eval evaluates the query against d. It reads the images the query needs
+// (in parallel, once per Dump) and evaluates the expression under ctx and
+// the cost limit. A dump that cannot be read gives a *DumpError; a failed
+// evaluation, a cancelled ctx included, an *EvalError that wraps the cause
+// (errors.Is(err, context.DeadlineExceeded) works).
+func (q *Query) Eval(ctx context.Context, d *Dump) (ref.Val, error) {
+	errs := &loadErrors{}
+	act, err := d.activation(ctx, q.env.CELTypeAdapter(), q.needs, errs)
+	if err != nil {
+		return nil, err
+	}
+	val, _, err := q.prg.ContextEval(ctx, act)
+	if lerr := errs.first(); lerr != nil {
+		return nil, &DumpError{Dump: d.Name(), Err: lerr}
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = errors.Join(cause, err)
+		}
+		return nil, &EvalError{Dump: d.Name(), Err: err}
+	}
+	return val, nil
+}
