@@ -1,0 +1,410 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+
+	"github.com/critq/critq/flagnames"
+)
+
+// funcLib is critq.lib: the functions and constants critq adds to CEL.
+//
+// # Hex
+//
+// hex renders an integer in hexadecimal as crit does for fields with the
+// (criu).hex option: lower case, no padding, a minus sign before a negative
+// int.
+//
+//	hex(<int>) -> <string>
+//	hex(<uint>) -> <string>
+//
+// Examples:
+//
+//	hex(4096u) // "0x1000"
+//	hex(0)     // "0x0"
+//	hex(-255)  // "-0xff"
+//
+// # Flags
+//
+// flags names the set bits of a value by one of crit's flag tables
+// ("mmap.prot", "mmap.flags", "mmap.status", "rfile.flags",
+// "seals.flags", "pmap.flags"), as crit's pretty output does: names in table
+// order joined by " | ", bits the table lacks as one trailing hex number,
+// "" for 0. An unknown table or a negative value is an error.
+//
+//	flags(<int|uint>, <string>) -> <string>
+//
+// Examples:
+//
+//	flags(5u, "mmap.prot")        // "PROT_READ | PROT_EXEC"
+//	flags(0x10004, "pmap.flags")  // "PE_PRESENT | 0x10000"
+//
+// # Dict
+//
+// dict names a value by one of crit's value tables, "table.field":
+// "sk.family", "sk.type", "sk.state", "sk.proto" and "gen.task_state" (with
+// compel's task state names, not crit 4.2's swapped ones). A value the table
+// lacks is rendered in decimal.
+//
+//	dict(<int|uint>, <string>) -> <string>
+//
+// Examples:
+//
+//	dict(10u, "sk.state")      // "LISTEN"
+//	dict(6u, "gen.task_state") // "ZOMBIE"
+//
+// # IP
+//
+// ip renders an address held as 32-bit words in the way CRIU stores
+// inet_sk_entry.src_addr: the network-order bytes of the address in
+// little-endian words. One word is an IPv4 address, four an IPv6 address;
+// other lengths are errors.
+//
+//	ip(<list<uint>>) -> <string>
+//
+// Examples:
+//
+//	ip([16777343u])            // "127.0.0.1"
+//	ip([0u, 0u, 0u, 16777216u]) // "::1"
+//
+// # Major and minor
+//
+// major and minor split a device number as the kernel encodes it inside
+// CRIU images ((criu).dev fields): major = dev >> 20, minor = dev & 0xfffff.
+//
+//	major(<int|uint>) -> <int|uint>
+//	minor(<int|uint>) -> <int|uint>
+//
+// Examples:
+//
+//	major(8388609u) // 8u
+//	minor(8388609u) // 1u
+//
+// # Human
+//
+// human renders a byte count with binary units the way ls -h rounds (up,
+// so that a size is never understated): bytes below 1024, then one decimal
+// below 10 of a unit and none above.
+//
+//	human(<int|uint>) -> <string>
+//
+// Examples:
+//
+//	human(512)     // "512 B"
+//	human(4096)    // "4.0 KiB"
+//	human(4097)    // "4.1 KiB"
+//	human(1 << 30) // "1.0 GiB"
+//	human(123456)  // "121 KiB"
+//
+// # Glob
+//
+// glob reports whether a slash-separated path matches a shell pattern:
+// '*' matches any run of characters but '/', '?' one character but '/',
+// '[...]' a class (as in Go's path.Match), '\' quotes the next character,
+// and a whole segment "**" matches any number of segments, none included.
+// A malformed pattern is an error.
+//
+//	glob(<string>, <string>) -> <bool>
+//	<string>.glob(<string>) -> <bool>
+//
+// Examples:
+//
+//	glob("/usr/lib/libc.so.6", "/usr/lib/*.so*") // true
+//	"/usr/lib/x86_64/libc.so.6".glob("/usr/**/libc.*") // true
+//	glob("/usr/lib/x86_64/libc.so.6", "/usr/*.so*") // false
+//
+// Regular expressions are CEL's own: path.matches("^/tmp/").
+//
+// # Basename and dirname
+//
+// basename and dirname split a slash-separated path as the shell commands
+// do.
+//
+//	basename(<string>) -> <string>
+//	dirname(<string>) -> <string>
+//
+// Examples:
+//
+//	basename("/usr/lib/libc.so.6") // "libc.so.6"
+//	dirname("/usr/lib/libc.so.6")  // "/usr/lib"
+//	dirname("libc.so.6")           // "."
+type funcLib struct{}
+
+// LibraryName implements cel.SingletonLibrary.
+func (funcLib) LibraryName() string { return "critq.lib" }
+
+// CompileOptions implements cel.Library.
+func (funcLib) CompileOptions() []cel.EnvOption {
+	str, integer, unsigned := cel.StringType, cel.IntType, cel.UintType
+	opts := []cel.EnvOption{
+		cel.Function("hex",
+			cel.Overload("critq_hex_int", []*cel.Type{integer}, str,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(Hex(int64(v.(types.Int)))) })),
+			cel.Overload("critq_hex_uint", []*cel.Type{unsigned}, str,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(HexUint(uint64(v.(types.Uint)))) }))),
+		cel.Function("flags", flagTableOverloads("flags", flagTableByName)...),
+		cel.Function("dict", flagTableOverloads("dict", dictTableByName)...),
+		cel.Function("ip",
+			cel.Overload("critq_ip_list", []*cel.Type{cel.ListType(cel.DynType)}, str,
+				cel.UnaryBinding(ipWordsBinding))),
+		cel.Function("major", devNumberOverloads("major", DevMajor)...),
+		cel.Function("minor", devNumberOverloads("minor", DevMinor)...),
+		cel.Function("human",
+			cel.Overload("critq_human_int", []*cel.Type{integer}, str,
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					n := v.(types.Int)
+					if n < 0 {
+						return types.String("-" + Human(uint64(-n)))
+					}
+					return types.String(Human(uint64(n)))
+				})),
+			cel.Overload("critq_human_uint", []*cel.Type{unsigned}, str,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(Human(uint64(v.(types.Uint)))) }))),
+		cel.Function("glob",
+			cel.Overload("critq_glob", []*cel.Type{str, str}, cel.BoolType, cel.BinaryBinding(globCELBinding)),
+			cel.MemberOverload("critq_string_glob", []*cel.Type{str, str}, cel.BoolType, cel.BinaryBinding(globCELBinding))),
+		cel.Function("basename",
+			cel.Overload("critq_basename", []*cel.Type{str}, str,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(path.Base(string(v.(types.String)))) }))),
+		cel.Function("dirname",
+			cel.Overload("critq_dirname", []*cel.Type{str}, str,
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(path.Dir(string(v.(types.String)))) }))),
+	}
+	return append(opts, constantOptions()...)
+}
+
+// ProgramOptions implements cel.Library.
+func (funcLib) ProgramOptions() []cel.ProgramOption { return nil }
+
+// Hex renders v as crit renders (criu).hex fields: "0x1f", "0x0"; "-0x1f"
+// for a negative v.
+func Hex(v int64) string {
+	if v < 0 {
+		return "-0x" + strconv.FormatUint(uint64(-v), 16)
+	}
+	return HexUint(uint64(v))
+}
+
+// HexUint renders v as crit renders (criu).hex fields.
+func HexUint(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
+
+// flagTableOverloads declares fn(int|uint, string) -> string over the tables
+// that byName finds.
+func flagTableOverloads(fn string, byName func(string) ([]flagnames.Flag, func([]flagnames.Flag, uint64) string, bool)) []cel.FunctionOpt {
+	apply := func(v ref.Val, name ref.Val) ref.Val {
+		n, errVal := nonNegativeArg(fn, v)
+		if errVal != nil {
+			return errVal
+		}
+		table, format, ok := byName(string(name.(types.String)))
+		if !ok {
+			return types.NewErr("%s: unknown table %q", fn, string(name.(types.String)))
+		}
+		return types.String(format(table, n))
+	}
+	return []cel.FunctionOpt{
+		cel.Overload("critq_"+fn+"_int", []*cel.Type{cel.IntType, cel.StringType}, cel.StringType, cel.BinaryBinding(apply)),
+		cel.Overload("critq_"+fn+"_uint", []*cel.Type{cel.UintType, cel.StringType}, cel.StringType, cel.BinaryBinding(apply)),
+	}
+}
+
+func flagTableByName(name string) ([]flagnames.Flag, func([]flagnames.Flag, uint64) string, bool) {
+	t := flagnames.Table(name)
+	return t, flagnames.Format, t != nil
+}
+
+func dictTableByName(name string) ([]flagnames.Flag, func([]flagnames.Flag, uint64) string, bool) {
+	table, field, _ := strings.Cut(name, ".")
+	t := flagnames.Dict(table, field)
+	return t, dictValueName, t != nil
+}
+
+func dictValueName(t []flagnames.Flag, v uint64) string {
+	if s, ok := flagnames.Name(t, v); ok {
+		return s
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+// nonNegativeArg returns an int or uint value as a uint64, or an error value
+// for a negative int.
+func nonNegativeArg(fn string, v ref.Val) (uint64, ref.Val) {
+	switch n := v.(type) {
+	case types.Uint:
+		return uint64(n), nil
+	case types.Int:
+		if n < 0 {
+			return 0, types.NewErr("%s: negative value %d", fn, int64(n))
+		}
+		return uint64(n), nil
+	}
+	return 0, types.MaybeNoSuchOverloadErr(v)
+}
+
+// devNumberOverloads declares fn(int) -> int and fn(uint) -> uint.
+func devNumberOverloads(fn string, f func(uint64) uint64) []cel.FunctionOpt {
+	return []cel.FunctionOpt{
+		cel.Overload("critq_"+fn+"_int", []*cel.Type{cel.IntType}, cel.IntType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				n, errVal := nonNegativeArg(fn, v)
+				if errVal != nil {
+					return errVal
+				}
+				return types.Int(int64(f(n)))
+			})),
+		cel.Overload("critq_"+fn+"_uint", []*cel.Type{cel.UintType}, cel.UintType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.Uint(f(uint64(v.(types.Uint)))) })),
+	}
+}
+
+// DevMajor returns the major number of a device number in the kernel's
+// encoding, which CRIU images use: dev >> 20.
+func DevMajor(dev uint64) uint64 { return dev >> 20 }
+
+// DevMinor returns the minor number of a device number in the kernel's
+// encoding: the low 20 bits.
+func DevMinor(dev uint64) uint64 { return dev & 0xfffff }
+
+// IP renders an address stored as CRIU stores inet_sk_entry.src_addr: the
+// address's bytes in network order, packed into 32-bit words read on a
+// little-endian host. One word is an IPv4 address, four an IPv6 address.
+func IP(words []uint32) (string, error) {
+	var b [16]byte
+	for i, w := range words {
+		if i < 4 {
+			b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
+		}
+	}
+	switch len(words) {
+	case 1:
+		return netip.AddrFrom4([4]byte(b[:4])).String(), nil
+	case 4:
+		return netip.AddrFrom16(b).String(), nil
+	}
+	return "", fmt.Errorf("ip: %d words: want 1 (IPv4) or 4 (IPv6)", len(words))
+}
+
+func ipWordsBinding(v ref.Val) ref.Val {
+	l, ok := v.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(v)
+	}
+	n, ok := l.Size().(types.Int)
+	if !ok || n != 1 && n != 4 {
+		return types.NewErr("ip: %v words: want 1 (IPv4) or 4 (IPv6)", l.Size())
+	}
+	words := make([]uint32, n)
+	for i := range words {
+		w, errVal := nonNegativeArg("ip", l.Get(types.Int(i)))
+		if errVal != nil {
+			return errVal
+		}
+		if w > 0xffffffff {
+			return types.NewErr("ip: word %d is %d, more than 32 bits", i, w)
+		}
+		words[i] = uint32(w)
+	}
+	s, err := IP(words)
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	return types.String(s)
+}
+
+// Human renders a byte count with binary units, rounding up as ls -h does:
+// "512 B", "4.0 KiB", "4.1 KiB" (4097), "10 KiB", "1.0 MiB".
+func Human(n uint64) string {
+	if n < 1024 {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	units := [...]string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i, u := 0, uint64(1024)
+	for i+1 < len(units) && n/u >= 1024 {
+		i, u = i+1, u*1024
+	}
+	for {
+		hi, lo := bits.Mul64(n, 10)
+		tenths, rem := bits.Div64(hi, lo, u)
+		if rem != 0 {
+			tenths++
+		}
+		if tenths < 100 {
+			return fmt.Sprintf("%d.%d %s", tenths/10, tenths%10, units[i])
+		}
+		whole := n / u
+		if n%u != 0 {
+			whole++
+		}
+		if whole < 1024 || i+1 == len(units) {
+			return strconv.FormatUint(whole, 10) + " " + units[i]
+		}
+		i, u = i+1, u*1024
+	}
+}
+
+// maxGlobWork bounds the segment comparisons of one Glob call.
+const maxGlobWork = 1 << 20
+
+// Glob reports whether the slash-separated name matches pattern: '*', '?',
+// '[...]' and '\' within a segment as in path.Match, and a segment "**"
+// matching any number of whole segments. The error is path.ErrBadPattern
+// for a malformed pattern, or a complaint about a pattern and name too
+// long to compare.
+func Glob(name, pattern string) (bool, error) {
+	pats := strings.Split(pattern, "/")
+	for _, p := range pats {
+		if p != "**" {
+			if _, err := path.Match(p, ""); err != nil {
+				return false, err
+			}
+		}
+	}
+	segs := strings.Split(name, "/")
+	if len(pats)*(len(segs)+1) > maxGlobWork {
+		return false, errors.New("glob: pattern and path too long")
+	}
+	// cur[j]: the patterns so far match the first j segments.
+	cur := make([]bool, len(segs)+1)
+	next := make([]bool, len(segs)+1)
+	cur[0] = true
+	for _, p := range pats {
+		clear(next)
+		if p == "**" {
+			seen := false
+			for j := range cur {
+				seen = seen || cur[j]
+				next[j] = seen
+			}
+		} else {
+			for j, s := range segs {
+				if cur[j] {
+					ok, err := path.Match(p, s)
+					if err != nil {
+						return false, err
+					}
+					next[j+1] = ok
+				}
+			}
+		}
+		cur, next = next, cur
+	}
+	return cur[len(segs)], nil
+}
+
+func globCELBinding(name, pattern ref.Val) ref.Val {
+	ok, err := Glob(string(name.(types.String)), string(pattern.(types.String)))
+	if err != nil {
+		return types.NewErr("glob: %q: %v", string(pattern.(types.String)), err)
+	}
+	return types.Bool(ok)
+}
