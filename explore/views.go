@@ -1,0 +1,251 @@
+package explore
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/critq/critq/proto/images"
+)
+
+// Ps is a process tree like ps -ejH: one row per task, children under
+// their parent.
+type Ps struct {
+	Roots []*PsNode `json:"tree"`
+}
+
+// PsNode is one task of Ps. Cmdline is read from the task's memory; it is
+// empty for a zombie (ps shows "[comm] <defunct>"), and CmdlineError says
+// why when it cannot be read.
+type PsNode struct {
+	PID          uint32    `json:"pid"`
+	PPID         uint32    `json:"ppid"`
+	PGID         uint32    `json:"pgid"`
+	SID          uint32    `json:"sid"`
+	State        string    `json:"state"`
+	Threads      int       `json:"threads"`
+	UID          uint32    `json:"uid"`
+	Comm         string    `json:"comm"`
+	Cmdline      []string  `json:"cmdline"`
+	CmdlineError string    `json:"cmdline_error,omitempty"`
+	Children     []*PsNode `json:"children,omitempty"`
+}
+
+// Ps returns the process tree.
+func (e *Explorer) Ps() (*Ps, error) {
+	if err := e.load(); err != nil {
+		return nil, err
+	}
+	var node func(t *Task) *PsNode
+	node = func(t *Task) *PsNode {
+		n := &PsNode{PID: t.PID, PPID: t.PPID, PGID: t.PGID, SID: t.SID, State: t.StateName(), Threads: max(len(t.Threads), 1),
+			UID: t.Core.GetThreadCore().GetCreds().GetUid(), Comm: t.Comm(), Cmdline: []string{}}
+		if args, err := e.m.Cmdline(t.PID); err != nil {
+			n.CmdlineError = err.Error()
+		} else {
+			n.Cmdline = args
+		}
+		for _, c := range t.Children {
+			n.Children = append(n.Children, node(c))
+		}
+		return n
+	}
+	v := &Ps{}
+	for _, r := range e.roots() {
+		v.Roots = append(v.Roots, node(r))
+	}
+	return v, nil
+}
+
+// Text prints the tree with the command indented by 2 spaces a level, as
+// ps -ejH does.
+func (v *Ps) Text(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%7s %7s %7s %7s %-7s %3s %5s %s\n", "PID", "PPID", "PGID", "SID", "STATE", "THR", "UID", "COMMAND")
+	var walk func(n *PsNode, depth int)
+	walk = func(n *PsNode, depth int) {
+		cmd := strings.Join(n.Cmdline, " ")
+		switch {
+		case n.State == "ZOMBIE" || n.State == "DEAD":
+			cmd = "[" + n.Comm + "] <defunct>"
+		case cmd == "":
+			cmd = "[" + n.Comm + "]"
+		}
+		fmt.Fprintf(&b, "%7d %7d %7d %7d %-7s %3d %5d %s%s\n", n.PID, n.PPID, n.PGID, n.SID, n.State, n.Threads, n.UID,
+			strings.Repeat("  ", depth), cmd)
+		for _, c := range n.Children {
+			walk(c, depth+1)
+		}
+	}
+	for _, r := range v.Roots {
+		walk(r, 0)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Fds is the view of ls -l /proc/PID/fd for one or more tasks.
+type Fds struct {
+	Tasks []FdsTask `json:"tasks"`
+}
+
+// FdsTask is the descriptors of one task, by number.
+type FdsTask struct {
+	PID uint32   `json:"pid"`
+	FDs []FdLink `json:"fds"`
+}
+
+// FdLink is one descriptor: the mode ls shows (lrwx------ for a file open
+// for reading and writing) and the link's target as the kernel names it.
+type FdLink struct {
+	FD     uint32 `json:"fd"`
+	Mode   string `json:"mode"`
+	Type   string `json:"type"`
+	ID     uint32 `json:"id"`
+	Target string `json:"target"`
+}
+
+// Fds returns the descriptors of the task pid, or of every task when pid
+// is 0. Zombies and dead tasks have none.
+func (e *Explorer) Fds(pid uint32) (*Fds, error) {
+	tasks, err := e.selectTasks(pid)
+	if err != nil {
+		return nil, err
+	}
+	v := &Fds{}
+	for _, t := range tasks {
+		ft := FdsTask{PID: t.PID, FDs: []FdLink{}}
+		if t.HasMemory() {
+			fds, err := e.fdinfo(t.PID)
+			if err != nil {
+				return nil, err
+			}
+			for _, fd := range fds {
+				fe := e.m.File(fd.GetId())
+				ft.FDs = append(ft.FDs, FdLink{FD: fd.GetFd(), Mode: e.fdMode(fe), Type: fd.GetType().String(), ID: fd.GetId(), Target: e.fdTarget(fd.GetType(), fe)})
+			}
+			sort.Slice(ft.FDs, func(i, j int) bool { return ft.FDs[i].FD < ft.FDs[j].FD })
+		}
+		v.Tasks = append(v.Tasks, ft)
+	}
+	return v, nil
+}
+
+// Text prints one "MODE FD -> TARGET" line per descriptor; with more than
+// one task, each is preceded by a "==> PID <==" line.
+func (v *Fds) Text(w io.Writer) error {
+	var b strings.Builder
+	for _, t := range v.Tasks {
+		if len(v.Tasks) > 1 {
+			fmt.Fprintf(&b, "==> %d <==\n", t.PID)
+		}
+		for _, f := range t.FDs {
+			fmt.Fprintf(&b, "%s %d -> %s\n", f.Mode, f.FD, f.Target)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// openFlags returns the open flags of a file object: the "flags" field of
+// whichever sub-message of file_entry is set (a FIFO's are its file's).
+func (e *Explorer) openFlags(fe *images.FileEntry) (uint32, bool) {
+	if f := fe.GetFifo(); f != nil {
+		fe = e.m.File(f.GetRegfId())
+	}
+	var flags uint32
+	found := false
+	fe.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind {
+			return true
+		}
+		if f := fd.Message().Fields().ByName("flags"); f != nil && f.Kind() == protoreflect.Uint32Kind {
+			flags, found = uint32(v.Message().Get(f).Uint()), true
+			return false
+		}
+		return true
+	})
+	return flags, found
+}
+
+// fdMode is the mode of a /proc/PID/fd link: read and write permission
+// with execute for whichever is set; nothing for O_PATH.
+func (e *Explorer) fdMode(fe *images.FileEntry) string {
+	const oPath = 0o10000000
+	flags, ok := e.openFlags(fe)
+	switch {
+	case !ok || fe.GetPidfd() != nil: // pidfds are always O_RDWR
+		return "lrwx------"
+	case flags&oPath != 0:
+		return "l---------"
+	case flags&3 == 0:
+		return "lr-x------"
+	case flags&3 == 1:
+		return "l-wx------"
+	}
+	return "lrwx------"
+}
+
+// fdTarget is the target of a /proc/PID/fd link.
+func (e *Explorer) fdTarget(typ images.FdTypes, fe *images.FileEntry) string {
+	switch typ {
+	case images.FdTypes_REG:
+		return e.regPath(fe.GetId())
+	case images.FdTypes_FIFO:
+		return e.regPath(fe.GetFifo().GetRegfId())
+	case images.FdTypes_PIPE:
+		return fmt.Sprintf("pipe:[%d]", fe.GetPipe().GetPipeId())
+	case images.FdTypes_INETSK:
+		return fmt.Sprintf("socket:[%d]", fe.GetIsk().GetIno())
+	case images.FdTypes_UNIXSK:
+		return fmt.Sprintf("socket:[%d]", fe.GetUsk().GetIno())
+	case images.FdTypes_NETLINKSK:
+		return fmt.Sprintf("socket:[%d]", fe.GetNlsk().GetIno())
+	case images.FdTypes_PACKETSK:
+		return "socket:[?]" // packet_sock_entry has no inode number
+	case images.FdTypes_MEMFD:
+		return e.memfdPath(fe.GetMemfd().GetInodeId())
+	case images.FdTypes_TTY:
+		return e.ttyPath(fe.GetTty())
+	case images.FdTypes_TUNF:
+		return "/dev/net/tun"
+	case images.FdTypes_NS:
+		return fmt.Sprintf("ns:[%d]", fe.GetNsf().GetNsId())
+	case images.FdTypes_EXT:
+		return fmt.Sprintf("ext:[%d]", fe.GetId())
+	}
+	if name, ok := anonInodes[typ]; ok {
+		return "anon_inode:" + name
+	}
+	return fmt.Sprintf("%s.%d", typ, fe.GetId())
+}
+
+var anonInodes = map[images.FdTypes]string{
+	images.FdTypes_EVENTFD: "[eventfd]", images.FdTypes_EVENTPOLL: "[eventpoll]", images.FdTypes_INOTIFY: "inotify",
+	images.FdTypes_FANOTIFY: "[fanotify]", images.FdTypes_SIGNALFD: "[signalfd]", images.FdTypes_TIMERFD: "[timerfd]",
+	images.FdTypes_PIDFD: "[pidfd]", images.FdTypes_BPFMAP: "bpf-map",
+}
+
+// ttyPath names a terminal: /dev/pts/N for a pty's slave, /dev/ptmx for
+// its master, else the type.
+func (e *Explorer) ttyPath(tf *images.TtyFileEntry) string {
+	ti := e.ttyInfo[tf.GetTtyInfoId()]
+	switch {
+	case ti == nil:
+		return "tty"
+	case ti.GetType() == images.TtyType_PTY && ti.GetPty() != nil:
+		if major(ti.GetRdev()) == 5 { // TTYAUX_MAJOR: /dev/ptmx
+			return "/dev/ptmx"
+		}
+		return fmt.Sprintf("/dev/pts/%d", ti.GetPty().GetIndex())
+	case ti.GetType() == images.TtyType_CONSOLE:
+		return "/dev/console"
+	}
+	return strings.ToLower(ti.GetType().String())
+}
+
+// major is glibc's major() of a user-space dev_t.
+func major(dev uint32) uint32 { return (dev >> 8) & 0xfff }
