@@ -203,6 +203,9 @@ func readHeader(src source, want *magic.Kind) (Header, error) {
 // Header returns the magics read by NewReader.
 func (r *Reader) Header() Header { return r.hdr }
 
+// Name returns the file name given in ReadOptions.
+func (r *Reader) Name() string { return r.name }
+
 // Kind returns the kind of the image.
 func (r *Reader) Kind() *magic.Kind { return r.hdr.Kind }
 

@@ -72,7 +72,7 @@ func (s *streamSource) take(n int) ([]byte, error) {
 		return nil, errors.New("negative length")
 	}
 	if n == 0 {
-		return nil, nil
+		return []byte{}, nil // empty, not absent: as bytesSource
 	}
 	// Allocate in steps so that a lying size on a stream of unknown length
 	// costs no more memory than the bytes that really arrive.

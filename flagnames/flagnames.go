@@ -64,25 +64,28 @@ func TableNames() []string {
 // Format renders v as crit does: the names of the set bits of table t in
 // table order joined by " | ", then any bits left over as one "0x%x";
 // "" for zero.
-func Format(t []Flag, v uint64) string {
-	var b strings.Builder
+func Format(t []Flag, v uint64) string { return string(AppendFormat(nil, t, v)) }
+
+// AppendFormat appends Format(t, v) to dst.
+func AppendFormat(dst []byte, t []Flag, v uint64) []byte {
+	start := len(dst)
 	for _, f := range t {
 		if f.Value != 0 && v&f.Value == f.Value {
-			if b.Len() > 0 {
-				b.WriteString(" | ")
+			if len(dst) > start {
+				dst = append(dst, " | "...)
 			}
-			b.WriteString(f.Name)
+			dst = append(dst, f.Name...)
 			v &^= f.Value
 		}
 	}
 	if v != 0 {
-		if b.Len() > 0 {
-			b.WriteString(" | ")
+		if len(dst) > start {
+			dst = append(dst, " | "...)
 		}
-		b.WriteString("0x")
-		b.WriteString(strconv.FormatUint(v, 16))
+		dst = append(dst, "0x"...)
+		dst = strconv.AppendUint(dst, v, 16)
 	}
-	return b.String()
+	return dst
 }
 
 // Parse is the inverse of Format as crit's encoder implements it: names and
