@@ -1,11 +1,16 @@
 package explore_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/critq/critq/explore"
 )
 
 // TestFdsProc compares the fds view with `ls -l /proc/PID/fd` saved in the
@@ -60,4 +65,60 @@ func TestFdsProc(t *testing.T) {
 		})
 	}
 	t.Logf("%d descriptors compared", n)
+}
+
+// TestViewsCorpus renders every view of every corpus dump as text and as
+// JSON: no error, valid JSON, and the process count of pstree.img.
+func TestViewsCorpus(t *testing.T) {
+	for _, dir := range corpusDirs(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			e := mustExplorer(t, dir)
+			tasks, err := e.Tasks()
+			if errors.Is(err, explore.ErrNoPstree) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := e.Ps()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			var count func([]*explore.PsNode)
+			count = func(ns []*explore.PsNode) {
+				for _, p := range ns {
+					n++
+					if p.CmdlineError != "" {
+						t.Errorf("pid %d: %s", p.PID, p.CmdlineError)
+					}
+					count(p.Children)
+				}
+			}
+			count(ps.Roots)
+			if n != len(tasks) {
+				t.Errorf("ps shows %d tasks, pstree has %d", n, len(tasks))
+			}
+			views := map[string]func() (explore.View, error){
+				"ps": func() (explore.View, error) { return e.Ps() }, "maps": func() (explore.View, error) { return e.Maps(0) },
+				"fds": func() (explore.View, error) { return e.Fds(0) }, "sockets": func() (explore.View, error) { return e.Sockets() },
+				"inspect": func() (explore.View, error) { return e.Inspect() },
+			}
+			for name, get := range views {
+				v, err := get()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				for _, format := range []string{"text", "json"} {
+					var b bytes.Buffer
+					if err := explore.Write(&b, v, format); err != nil {
+						t.Fatalf("%s %s: %v", name, format, err)
+					}
+					if format == "json" && !json.Valid(b.Bytes()) {
+						t.Errorf("%s: invalid JSON", name)
+					}
+				}
+			}
+		})
+	}
 }

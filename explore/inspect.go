@@ -1,0 +1,176 @@
+package explore
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/critq/critq/proto/images"
+)
+
+// Inspect is a summary of a dump like checkpointctl inspect: processes,
+// their files, sockets, mounts, namespaces and dump statistics.
+type Inspect struct {
+	Dump       string      `json:"dump"`
+	Processes  []*PsNode   `json:"processes"`
+	Files      []FdsTask   `json:"files"`
+	Sockets    []Socket    `json:"sockets"`
+	Mounts     []Mount     `json:"mounts"`
+	Namespaces []Namespace `json:"namespaces"`
+	Stats      *DumpStats  `json:"stats,omitempty"`
+}
+
+// Mount is one mount of mountpoints-N.img.
+type Mount struct {
+	ID         uint32 `json:"id"`
+	Mountpoint string `json:"mountpoint"`
+	Type       string `json:"type"`
+	Source     string `json:"source"`
+	Root       string `json:"root"`
+}
+
+// Namespace is one namespace the root task is in (ids-PID.img).
+type Namespace struct {
+	Kind string `json:"kind"`
+	ID   uint32 `json:"id"`
+}
+
+// DumpStats is stats-dump: times in microseconds, counts in pages.
+type DumpStats struct {
+	FreezingTime       uint32 `json:"freezing_time_us"`
+	FrozenTime         uint32 `json:"frozen_time_us"`
+	MemdumpTime        uint32 `json:"memdump_time_us"`
+	MemwriteTime       uint32 `json:"memwrite_time_us"`
+	PagesScanned       uint64 `json:"pages_scanned"`
+	PagesSkippedParent uint64 `json:"pages_skipped_parent"`
+	PagesWritten       uint64 `json:"pages_written"`
+	PagesLazy          uint64 `json:"pages_lazy"`
+}
+
+// Inspect returns the summary.
+func (e *Explorer) Inspect() (*Inspect, error) {
+	ps, err := e.Ps()
+	if err != nil {
+		return nil, err
+	}
+	fds, err := e.Fds(0)
+	if err != nil {
+		return nil, err
+	}
+	sks, err := e.Sockets()
+	if err != nil {
+		return nil, err
+	}
+	v := &Inspect{Dump: e.d.Name, Processes: ps.Roots, Files: fds.Tasks, Sockets: sks.Sockets, Mounts: []Mount{}, Namespaces: []Namespace{}}
+	if err := eachMessage(e.d, "MNTS", func(m *images.MntEntry) {
+		v.Mounts = append(v.Mounts, Mount{ID: m.GetMntId(), Mountpoint: m.GetMountpoint(), Type: strings.ToLower(images.Fstype(m.GetFstype()).String()),
+			Source: m.GetSource(), Root: m.GetRoot()})
+	}); err != nil {
+		return nil, err
+	}
+	if len(e.tasks) > 0 {
+		if m, err := e.first("IDS", e.tasks[0].PID); err != nil {
+			return nil, err
+		} else if ids, ok := m.(*images.TaskKobjIdsEntry); ok {
+			for _, ns := range []struct {
+				kind string
+				id   *uint32
+			}{{"pid", ids.PidNsId}, {"net", ids.NetNsId}, {"ipc", ids.IpcNsId}, {"uts", ids.UtsNsId}, {"mnt", ids.MntNsId},
+				{"user", ids.UserNsId}, {"cgroup", ids.CgroupNsId}, {"time", ids.TimeNsId}} {
+				if ns.id != nil {
+					v.Namespaces = append(v.Namespaces, Namespace{Kind: ns.kind, ID: *ns.id})
+				}
+			}
+		}
+	}
+	if f := e.d.File("stats-dump"); f != nil {
+		m, err := f.First()
+		if err != nil {
+			return nil, err
+		}
+		if d := m.(*images.StatsEntry).GetDump(); d != nil {
+			v.Stats = &DumpStats{FreezingTime: d.GetFreezingTime(), FrozenTime: d.GetFrozenTime(), MemdumpTime: d.GetMemdumpTime(),
+				MemwriteTime: d.GetMemwriteTime(), PagesScanned: d.GetPagesScanned(), PagesSkippedParent: d.GetPagesSkippedParent(),
+				PagesWritten: d.GetPagesWritten(), PagesLazy: d.GetPagesLazy()}
+		}
+	}
+	return v, nil
+}
+
+// node is a line of a text tree and the lines under it.
+type node struct {
+	label string
+	kids  []*node
+}
+
+func (n *node) add(format string, args ...any) *node {
+	k := &node{label: fmt.Sprintf(format, args...)}
+	n.kids = append(n.kids, k)
+	return k
+}
+
+// Text prints the summary as a tree.
+func (v *Inspect) Text(w io.Writer) error {
+	root := &node{label: v.Dump}
+	procs := root.add("Processes")
+	var walk func(parent *node, p *PsNode)
+	walk = func(parent *node, p *PsNode) {
+		cmd := strings.Join(p.Cmdline, " ")
+		if cmd == "" {
+			cmd = "[" + p.Comm + "]"
+		}
+		n := parent.add("[%d] %s (%s, %d threads, uid %d)", p.PID, cmd, p.State, p.Threads, p.UID)
+		for _, c := range p.Children {
+			walk(n, c)
+		}
+	}
+	for _, p := range v.Processes {
+		walk(procs, p)
+	}
+	files := root.add("Files")
+	for _, t := range v.Files {
+		n := files.add("[%d]", t.PID)
+		for _, f := range t.FDs {
+			n.add("%d %s %s", f.FD, f.Type, f.Target)
+		}
+	}
+	sks := root.add("Sockets")
+	for _, s := range v.Sockets {
+		sks.add("%s %s %s -> %s", s.Netid, s.State, s.Local, s.Peer)
+	}
+	mnts := root.add("Mounts")
+	for _, m := range v.Mounts {
+		mnts.add("%s (%s, %s, root %s)", m.Mountpoint, m.Type, m.Source, m.Root)
+	}
+	nss := root.add("Namespaces")
+	for _, ns := range v.Namespaces {
+		nss.add("%s %d", ns.Kind, ns.ID)
+	}
+	if s := v.Stats; s != nil {
+		st := root.add("Statistics")
+		st.add("freezing time: %d us", s.FreezingTime)
+		st.add("frozen time: %d us", s.FrozenTime)
+		st.add("memdump time: %d us", s.MemdumpTime)
+		st.add("memwrite time: %d us", s.MemwriteTime)
+		st.add("pages scanned: %d", s.PagesScanned)
+		st.add("pages skipped (in parent): %d", s.PagesSkippedParent)
+		st.add("pages written: %d", s.PagesWritten)
+		st.add("pages lazy: %d", s.PagesLazy)
+	}
+	var b strings.Builder
+	b.WriteString(root.label + "\n")
+	writeTree(&b, root.kids, "")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeTree(b *strings.Builder, kids []*node, indent string) {
+	for i, k := range kids {
+		branch, next := "├── ", "│   "
+		if i == len(kids)-1 {
+			branch, next = "└── ", "    "
+		}
+		b.WriteString(indent + branch + k.label + "\n")
+		writeTree(b, k.kids, indent+next)
+	}
+}
