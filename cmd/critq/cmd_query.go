@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+
+	"github.com/critq/critq/query"
+)
+
+const queryUsage = `Usage: critq [flags] EXPR DUMP...
+       critq query [flags] EXPR DUMP...
+
+Evaluates the CEL expression EXPR over each dump directory and prints the
+result. Only the images the expression reads are decoded. "critq help vars"
+lists the names an expression can use, with their types.
+
+Examples:
+  critq 'vmas.filter(v, v.prot & PROT_EXEC)' ./dump
+  critq -f table 'sockets.filter(s, s.state == 10)' ./dump
+  critq -e 'tasks.exists(t, t.state == 6)' ./dump    # exit 1 unless a zombie
+
+Output: pretty (crit's pretty JSON, indented; colored on a terminal unless
+NO_COLOR is set) is the default on a terminal, json (compact, crit's plain
+values) elsewhere; ndjson prints one list element per line; table prints a
+list of messages as columns; raw prints strings and bytes unquoted. With
+several dumps each result is tagged with its dump.
+`
+
+func init() {
+	register(&command{name: "query", summary: "evaluate a CEL expression over dumps (the default command)", run: runQuery})
+	helpTopics["vars"] = varsHelp
+}
+
+type queryFlags struct {
+	format  string
+	raw     bool
+	exit    bool
+	timeout time.Duration
+	cost    uint64
+}
+
+func runQuery(c *cli, args []string) error {
+	var o queryFlags
+	fs := c.newFlags("query", queryUsage)
+	fs.StringVar(&o.format, "format", "", "output `format`: pretty, json, ndjson, table or raw")
+	fs.StringVar(&o.format, "f", "", "short for --format")
+	fs.BoolVar(&o.raw, "r", false, "short for --format raw")
+	fs.BoolVar(&o.exit, "e", false, "exit 1 when a result is false, null or empty")
+	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
+	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return usageErrorf("query: need an expression and at least one dump (critq query -h)")
+	}
+	out := query.Output{Format: query.FormatJSON}
+	term := isTerminal(c.stdout)
+	if term {
+		out.Format = query.FormatPretty
+		out.Color = c.env("NO_COLOR") == "" && c.env("TERM") != "dumb"
+	}
+	switch {
+	case o.raw:
+		out.Format = query.FormatRaw
+	case o.format != "":
+		if out.Format, err = query.ParseFormat(o.format); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	q, err := query.Compile(pos[0], query.CostLimit(o.cost))
+	if err != nil {
+		return withCode(exitCompile, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	dumps := pos[1:]
+	falsy := false
+	for _, dir := range dumps {
+		v, err := evalOne(ctx, q, dir, o.timeout)
+		if err != nil {
+			return err
+		}
+		tag := ""
+		if len(dumps) > 1 {
+			tag = dir
+		}
+		if err := out.Write(c.stdout, tag, v); err != nil {
+			return withCode(exitError, err)
+		}
+		falsy = falsy || isFalsy(v)
+	}
+	if o.exit && falsy {
+		return silentError{code: exitFalse}
+	}
+	return nil
+}
+
+func evalOne(ctx context.Context, q *query.Query, dir string, timeout time.Duration) (ref.Val, error) {
+	d, err := query.Open(dir)
+	if err != nil {
+		return nil, withCode(exitBadImage, err)
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timeout after %v", timeout))
+		defer cancel()
+	}
+	v, err := q.Eval(ctx, d)
+	var de *query.DumpError
+	switch {
+	case errors.As(err, &de):
+		return nil, withCode(exitBadImage, err)
+	case err != nil:
+		return nil, withCode(exitError, err)
+	}
+	return v, nil
+}
+
+// isFalsy reports whether v is false, null, or an empty list, map, string
+// or bytes.
+func isFalsy(v ref.Val) bool {
+	switch x := v.(type) {
+	case types.Bool:
+		return !bool(x)
+	case types.Null:
+		return true
+	case types.String:
+		return x == ""
+	case types.Bytes:
+		return len(x) == 0
+	case traits.Sizer:
+		return x.Size() == types.IntZero
+	}
+	return false
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// varsHelp is "critq help vars": every name of the environment with its
+// CEL type.
+func varsHelp() string {
+	var b strings.Builder
+	b.WriteString(`Names an expression can use (see also "go doc github.com/critq/critq/query").
+
+Views join several images; kind variables are named after the image kinds
+(lower case), hold one message per image (or a list of entries), and are
+maps from the id in the file name (pid, files id, namespace id) where the
+file name has one: core[pid].tc.comm, fdinfo[files_id], mm[pid].vmas.
+Images are read only when an expression uses them.
+
+`)
+	for _, v := range query.Vars() {
+		fmt.Fprintf(&b, "  %-14s %s\n  %-14s   %s\n", v.Name, v.Type, "", v.Doc)
+	}
+	return b.String()
+}

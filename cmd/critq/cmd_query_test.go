@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/proto/images"
+)
+
+// runCLI runs critq in process with a stdin that is not seekable.
+func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(k string) string { return env[k] }}
+	code = c.main(args)
+	return out.String(), errb.String(), code
+}
+
+func TestQueryCommand(t *testing.T) {
+	const d = "../../testdata/dumps/sleep-plain"
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // substring
+	}{
+		{"default command", []string{"tasks.map(t, t.pid)", d}, exitOK, "[19635]\n", ""},
+		{"query command", []string{"query", "tasks.map(t, t.comm)", d}, exitOK, `["sleep"]`, ""},
+		{"flags after", []string{"query", "tasks.map(t, t.comm)", d, "-f", "raw"}, exitOK, "sleep\n", ""},
+		{"dashdash", []string{"query", "--", "tasks.size()", d}, exitOK, "1\n", ""},
+		{"pretty", []string{"--format", "pretty", "vmas.filter(v, v.prot & 4)[0].prot", d}, exitOK, "5\n", ""},
+		{"pretty message", []string{"-f", "pretty", "vmas.filter(v, v.prot & 4)[0]", d}, exitOK, `"prot": "PROT_READ | PROT_EXEC"`, ""},
+		{"tagged", []string{"tasks.size()", d, d}, exitOK, `{"dump":"` + d + `","result":1}`, ""},
+		{"-e true", []string{"-e", "tasks.size() == 1", d}, exitOK, "true", ""},
+		{"-e false", []string{"-e", "tasks.size() == 2", d}, exitFalse, "false", ""},
+		{"-e empty", []string{"-e", "tasks.filter(t, t.pid == 1u)", d}, exitFalse, "[]", ""},
+		{"compile error", []string{"vmas.filter(v, v.prto & 4)", d}, exitCompile, "", "^"},
+		{"no dump", []string{"tasks"}, exitUsage, "", "need an expression"},
+		{"bad format", []string{"-f", "xml", "tasks", d}, exitUsage, "", "unknown format"},
+		{"missing dump", []string{"tasks", "/nonexistent/dump"}, exitBadImage, "", "nonexistent"},
+		{"eval error", []string{"tasks.size() / 0", d}, exitError, "", "division by zero"},
+		{"cost", []string{"--cost", "10", "vmas.map(a, vmas.map(b, a.start))", d}, exitError, "", "cost"},
+		{"timeout", []string{"--timeout", "1ms", "--cost", "0", "vmas.map(a, vmas.map(b, vmas.map(c, vmas.map(e, a.pid)))).size()", d}, exitError, "", "timeout"},
+		{"help", []string{"query", "-h"}, exitOK, "Usage: critq [flags] EXPR DUMP...", ""},
+		{"help vars", []string{"help", "vars"}, exitOK, "vmas           list(critq.views.vma)", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := runCLI(t, nil, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errs, tc.stderr) {
+				t.Errorf("critq %q: got code %d, stdout %q, stderr %q; wanted code %d, stdout with %q, stderr with %q",
+					tc.args, code, out, errs, tc.code, tc.stdout, tc.stderr)
+			}
+			if errs != "" && (!strings.HasSuffix(errs, "\n") || strings.HasSuffix(errs, "\n\n")) {
+				t.Errorf("critq %q: stderr %q does not end in exactly one newline", tc.args, errs)
+			}
+		})
+	}
+}
+
+// TestQueryExecVMAs runs critq 'vmas.filter(v, v.prot & 4)' on every dump
+// and checks the VMAs printed against the decoded mm images.
+func TestQueryExecVMAs(t *testing.T) {
+	dirs, _ := filepath.Glob("../../../shared/corpus/*/MANIFEST.txt")
+	for i := range dirs {
+		dirs[i] = filepath.Dir(dirs[i])
+	}
+	if len(dirs) == 0 {
+		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
+			t.Fatal("CRITQ_REQUIRE_CORPUS=1 but ../../../shared/corpus has no dumps")
+		}
+		dirs, _ = filepath.Glob("../../testdata/dumps/*")
+	}
+	for _, dir := range dirs {
+		out, errs, code := runCLI(t, nil, "vmas.filter(v, v.prot & 4)", dir)
+		if code != exitOK {
+			t.Fatalf("%s: code %d: %s", dir, code, errs)
+		}
+		type vma struct {
+			Pid   uint32 `json:"pid"`
+			Start uint64 `json:"start"`
+			End   uint64 `json:"end"`
+			Prot  uint32 `json:"prot"`
+		}
+		var got []vma
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		var want []vma
+		d, err := dump.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []proto.Message
+		if f := d.Kind("PSTREE"); len(f) > 0 {
+			if ps, err = f[0].Messages(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, m := range ps {
+			pid := m.(*images.PstreeEntry).GetPid()
+			f := d.FileFor("MM", uint64(pid))
+			if f == nil {
+				continue
+			}
+			mm, err := f.First()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range mm.(*images.MmEntry).GetVmas() {
+				if v.GetProt()&4 != 0 {
+					want = append(want, vma{pid, v.GetStart(), v.GetEnd(), v.GetProt()})
+				}
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: got %d VMAs, wanted %d", dir, len(got), len(want))
+			continue
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%s: VMA %d: got %+v, wanted %+v", dir, i, got[i], want[i])
+			}
+		}
+	}
+}
