@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/query"
+	"github.com/critq/critq/transform"
+)
+
+const transformUsage = `Usage: critq transform [flags] 'KIND: EXPR' DUMP (-o OUT | --in-place | --dry-run)
+       critq transform [flags] (-f RULES | --rule 'KIND: EXPR' | --kind KIND ...) DUMP ...
+       critq transform --recover DUMP
+
+Rewrites the entries of a dump's images with CEL rules. A rule KIND: EXPR is
+evaluated for every entry of every image of KIND (crit's name in any case,
+or the file name: files, core, mm, pstree, fdinfo, ids, tcp-stream,
+pipes-data, sk-queues, ...) with the entry bound to e; it returns e, a copy
+built with e.with({PATH: VALUE, ...}), or drop() to delete the entry.
+Paths are field names joined by dots, [N] for an element of a repeated
+field; they and the types of their values are checked when the rule
+compiles. Enum fields take names ("UNIXSK"), flag fields crit's names
+("O_RDWR | O_LARGEFILE"), address fields text ("10.0.0.1"). Queued data
+is extra (pipes-data, sk-queues), inq and outq (tcp-stream).
+
+Entries no rule changes are copied as bytes, untouched images byte for
+byte; pages are never rewritten. Every run reports on stderr what each rule
+matched and changed; a rule that changes nothing is an error unless
+--allow-empty. Warnings name what the change leaves inconsistent.
+
+Examples:
+  critq transform 'files: e.type == REG && e.reg.name.startsWith("/old/") ?
+      e.with({"reg.name": e.reg.name.replace("/old/", "/new/")}) : e' DUMP -o OUT
+  critq transform --kind files --where 'e.isk.src_port == 8080'
+      --set 'isk.src_port=9090' --set 'isk.src_addr="10.0.0.2"' DUMP --in-place
+  critq transform --kind core --set 'thread_core.creds.uid=1000' DUMP --dry-run
+  critq transform -f rules.critq DUMP -o OUT
+
+A rules file holds lines 'rule KIND: EXPR'; # starts a comment; a rule
+continues on the next lines while a bracket is open.
+`
+
+func init() {
+	register(&command{name: "transform", summary: "rewrite the images of a dump with CEL rules", run: runTransform})
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+type transformFlags struct {
+	files      stringList
+	rules      stringList
+	kind       string
+	where      string
+	sets       stringList
+	drop       bool
+	out        string
+	link       bool
+	inPlace    bool
+	noBackup   bool
+	recover    string
+	dryRun     bool
+	allowEmpty bool
+	timeout    time.Duration
+	cost       uint64
+}
+
+func runTransform(c *cli, args []string) error {
+	var o transformFlags
+	fs := c.newFlags("transform", transformUsage)
+	fs.Var(&o.files, "f", "read rules from `file` (repeatable)")
+	fs.Var(&o.rules, "rule", "a rule `'KIND: EXPR'` (repeatable)")
+	fs.StringVar(&o.kind, "kind", "", "with --set or --drop: the `kind` of the rule")
+	fs.StringVar(&o.where, "where", "", "with --kind: change only the entries for which `pred` holds")
+	fs.Var(&o.sets, "set", "with --kind: set a field, `PATH=EXPR` (repeatable)")
+	fs.BoolVar(&o.drop, "drop", false, "with --kind: delete the entries")
+	fs.StringVar(&o.out, "o", "", "write the new dump to `dir` (must not exist or be empty)")
+	fs.BoolVar(&o.link, "link", false, "with -o: hard-link the untouched images instead of copying them")
+	fs.BoolVar(&o.inPlace, "in-place", false, "rewrite the dump itself (old images kept as NAME.orig)")
+	fs.BoolVar(&o.noBackup, "no-backup", false, "with --in-place: keep no NAME.orig")
+	fs.StringVar(&o.recover, "recover", "", "finish or roll back an interrupted --in-place run on `dump`")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing")
+	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "accept rules that change nothing")
+	fs.DurationVar(&o.timeout, "timeout", query.DefaultRuleTimeout, "stop the evaluation after `duration`")
+	fs.Uint64Var(&o.cost, "cost", query.DefaultRuleCostLimit, "limit of the cost of one rule on one entry")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if o.recover != "" {
+		if len(pos) > 0 {
+			return usageErrorf("transform: --recover takes only the dump")
+		}
+		return c.recoverDump(o.recover)
+	}
+	srcs, pos, err := o.ruleSources(pos)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErrorf("transform: need rules and one dump (critq transform -h)")
+	}
+	dir := pos[0]
+	modes := 0
+	for _, m := range []bool{o.out != "", o.inPlace, o.dryRun} {
+		if m {
+			modes++
+		}
+	}
+	switch {
+	case modes != 1:
+		return usageErrorf("transform: give one of -o OUT, --in-place and --dry-run")
+	case o.link && o.out == "":
+		return usageErrorf("transform: --link goes with -o")
+	case o.noBackup && !o.inPlace:
+		return usageErrorf("transform: --no-backup goes with --in-place")
+	}
+
+	rules, err := query.CompileRules(srcs, query.RuleOptions{CostLimit: o.cost})
+	if err != nil {
+		return withCode(exitCompile, err)
+	}
+	d, err := dump.Open(dir)
+	if err != nil {
+		return withCode(exitBadImage, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("rules stopped after %v (--timeout)", o.timeout))
+		defer cancel()
+	}
+	res, err := query.ApplyRules(ctx, d, rules)
+	if err != nil {
+		var ee *query.RuleEvalError
+		if errors.As(err, &ee) {
+			return withCode(exitError, err)
+		}
+		return withCode(exitBadImage, err)
+	}
+	empty := c.reportStats(res)
+	for _, w := range res.Warnings(d) {
+		fmt.Fprintf(c.stderr, "critq: warning: %s\n", w)
+	}
+	if o.dryRun {
+		if err := writeDiff(c, res); err != nil {
+			return withCode(exitError, err)
+		}
+	}
+	if empty != nil && !o.allowEmpty {
+		return withCode(exitError, fmt.Errorf("%s changed nothing: nothing written (--allow-empty accepts it)", empty.Source.Where))
+	}
+	if o.dryRun {
+		return nil
+	}
+	plan, err := buildPlan(d, res)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	if o.inPlace {
+		err = transform.ApplyInPlace(dir, plan, transform.InPlaceOptions{NoBackup: o.noBackup})
+	} else {
+		err = transform.WriteDir(dir, o.out, plan, transform.WriteOptions{Link: o.link})
+	}
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	target := o.out
+	if o.inPlace {
+		target = dir
+	}
+	fmt.Fprintf(c.stderr, "critq: %s: %d image(s) rewritten: %s\n", target, len(plan.Images), strings.Join(res.ChangedFiles(), " "))
+	return nil
+}
+
+// ruleSources collects the rules of the command line in order: files,
+// --rule, the --kind rule, and, when none of them is given, the first
+// positional argument. It returns the remaining positional arguments.
+func (o *transformFlags) ruleSources(pos []string) ([]query.RuleSource, []string, error) {
+	var srcs []query.RuleSource
+	for _, f := range o.files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, withCode(exitUsage, err)
+		}
+		rs, err := query.ParseRuleFile(f, string(b))
+		if err != nil {
+			return nil, nil, withCode(exitCompile, err)
+		}
+		srcs = append(srcs, rs...)
+	}
+	for _, r := range o.rules {
+		rs, err := query.ParseRule(fmt.Sprintf("rule %d", len(srcs)+1), r)
+		if err != nil {
+			return nil, nil, withCode(exitCompile, err)
+		}
+		srcs = append(srcs, rs)
+	}
+	if o.kind != "" {
+		rs, err := o.sugar(len(srcs) + 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		srcs = append(srcs, rs)
+	} else if o.where != "" || len(o.sets) > 0 || o.drop {
+		return nil, nil, usageErrorf("transform: --where, --set and --drop go with --kind")
+	}
+	if len(srcs) == 0 && len(pos) > 0 {
+		rs, err := query.ParseRule("rule 1", pos[0])
+		if err != nil {
+			return nil, nil, withCode(exitCompile, err)
+		}
+		srcs, pos = append(srcs, rs), pos[1:]
+	}
+	if len(srcs) == 0 {
+		return nil, nil, usageErrorf("transform: no rule given (critq transform -h)")
+	}
+	return srcs, pos, nil
+}
+
+// sugar builds the rule of --kind, --where, --set and --drop.
+func (o *transformFlags) sugar(n int) (query.RuleSource, error) {
+	if o.drop == (len(o.sets) > 0) {
+		return query.RuleSource{}, usageErrorf("transform: --kind needs --set PATH=EXPR or --drop (not both)")
+	}
+	value := "drop()"
+	if !o.drop {
+		var parts []string
+		for _, s := range o.sets {
+			path, expr, ok := strings.Cut(s, "=")
+			if !ok || strings.TrimSpace(path) == "" {
+				return query.RuleSource{}, usageErrorf("transform: --set %q: want PATH=EXPR", s)
+			}
+			parts = append(parts, strconv.Quote(strings.TrimSpace(path))+": ("+expr+")")
+		}
+		value = "e.with({" + strings.Join(parts, ", ") + "})"
+	}
+	expr := value
+	if o.where != "" {
+		expr = "(" + o.where + ") ? " + value + " : e"
+	}
+	return query.RuleSource{Where: fmt.Sprintf("rule %d (--kind %s)", n, o.kind), Kind: o.kind, Expr: expr}, nil
+}
+
+// reportStats prints what each rule did and returns the first rule that
+// changed nothing, if any.
+func (c *cli) reportStats(res *query.RuleResult) *query.Rule {
+	var empty *query.Rule
+	for _, st := range res.Stats {
+		fmt.Fprintf(c.stderr, "critq: %s: %s: %d entries, %d matched, %d changed", st.Rule.Source.Where, st.Rule.Kind.Name, st.Entries, st.Matched, st.Changed)
+		if st.Dropped > 0 {
+			fmt.Fprintf(c.stderr, " (%d dropped)", st.Dropped)
+		}
+		fmt.Fprintln(c.stderr)
+		if st.Changed == 0 && empty == nil {
+			empty = st.Rule
+		}
+	}
+	return empty
+}
+
+// buildPlan rewrites each changed image: changed entries re-encoded, every
+// other one copied as bytes.
+func buildPlan(d *dump.Dump, res *query.RuleResult) (*transform.Plan, error) {
+	plan := &transform.Plan{Images: map[string][]byte{}}
+	byFile := map[string]map[int]*transform.Change{}
+	for _, ch := range res.Changes {
+		m := byFile[ch.File]
+		if m == nil {
+			m = map[int]*transform.Change{}
+			byFile[ch.File] = m
+		}
+		m[ch.Index] = &transform.Change{Drop: ch.Drop, Payload: ch.Payload, Extra: ch.Extra}
+	}
+	for name, changes := range byFile {
+		img, err := d.File(name).Image()
+		if err != nil {
+			return nil, err
+		}
+		b, err := transform.RewriteImage(name, img, changes)
+		if err != nil {
+			return nil, err
+		}
+		plan.Images[name] = b
+	}
+	return plan, nil
+}
+
+// writeDiff prints each changed entry and its changed fields.
+func writeDiff(c *cli, res *query.RuleResult) error {
+	var b strings.Builder
+	for _, ch := range res.Changes {
+		if ch.Drop {
+			fmt.Fprintf(&b, "%s: entry %d: dropped\n", ch.File, ch.Index)
+			continue
+		}
+		fmt.Fprintf(&b, "%s: entry %d\n", ch.File, ch.Index)
+		for _, f := range ch.Fields() {
+			fmt.Fprintf(&b, "    %s: %s -> %s\n", f.Path, f.Old, f.New)
+		}
+	}
+	_, err := fmt.Fprint(c.stdout, b.String())
+	return err
+}
+
+// recoverDump finishes or rolls back an interrupted in-place transform.
+func (c *cli) recoverDump(dir string) error {
+	st, err := transform.Recover(dir)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	switch st {
+	case transform.Interrupted:
+		fmt.Fprintf(c.stdout, "%s: an interrupted transform was finished: the dump is the new one\n", dir)
+	case transform.Leftovers:
+		fmt.Fprintf(c.stdout, "%s: a transform stopped before its commit point: its files were removed, the dump is the old one\n", dir)
+	default:
+		fmt.Fprintf(c.stdout, "%s: no interrupted transform: nothing to do\n", dir)
+	}
+	return nil
+}

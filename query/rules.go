@@ -1,0 +1,1076 @@
+package query
+
+// Rules of the transform command.
+//
+// A rule is `KIND: EXPR`. KIND names an image kind; EXPR is evaluated once
+// for every entry of every image of that kind, with the entry bound to e
+// (typed as the kind's message), and returns the entry's new value: e
+// itself, a message of the same type built with e.with({...}), or drop() to
+// delete the entry. The dialect is the query dialect (bitwise operators,
+// constants such as REG and PROT_EXEC, critq's functions).
+//
+// with() is a member function of every message: m.with({PATH: VALUE, ...})
+// returns a copy of m with the fields at each PATH replaced. A PATH is field
+// names joined by dots, with [N] after a repeated field to name one element
+// ("reg.name", "vmas[3].prot", "isk.src_addr[0]"). The map must be a literal
+// with constant string keys, so that every path is resolved against the
+// message's descriptor and every value's checked type compared with the
+// field's type when the rule compiles. A VALUE may be:
+//
+//   - a value of the field's type (int and uint for every integer field, with
+//     a range check; a message of the field's message type; a list for a
+//     whole repeated field);
+//   - for an enum field, the name of one of its values ("UNIXSK");
+//   - for a (criu).flags or (criu).dict field, crit's rendering of the value
+//     ("O_WRONLY | O_LARGEFILE", "LISTEN");
+//   - for a (criu).ipadd field (the addresses of sockets), an address as
+//     text: "10.0.0.1" or "fd00::1" for the whole field, "10.0.0.1" for one
+//     word ("isk.src_addr[0]");
+//   - null, to clear an optional field or empty a repeated one.
+//
+// Keys are applied in sorted order, so {"reg": r, "reg.name": n} sets reg,
+// then its name. An index must name an element that exists, or the one past
+// the end (which appends).
+//
+// The raw bytes that some kinds carry after an entry are bound to their own
+// names and set through with() under the same names: extra for the queued
+// data of PIPES_DATA, FIFO_DATA and SK_QUEUES entries, inq and outq for the
+// queues of a TCP_STREAM entry. The length fields of the message
+// (pipe_data_entry.bytes, sk_packet_entry.length, tcp_stream_entry.inq_len
+// and outq_len) follow the new data.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/critq/critq/codec"
+	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/magic"
+	"github.com/critq/critq/proto/images"
+)
+
+// Limits of rule evaluation.
+const (
+	// DefaultRuleCostLimit bounds the CEL cost of evaluating one rule on one
+	// entry (a filter over 100,000 VMAs costs a few million).
+	DefaultRuleCostLimit = 100_000_000
+	// DefaultMaxRepeated bounds the elements with() puts in one repeated
+	// field.
+	DefaultMaxRepeated = 1 << 20
+	// DefaultRuleTimeout bounds the evaluation of every rule over a dump.
+	DefaultRuleTimeout = time.Minute
+)
+
+// RuleOptions configure the compilation and evaluation of rules. The zero
+// value selects the defaults.
+type RuleOptions struct {
+	// CostLimit bounds the cost of one evaluation; 0 is DefaultRuleCostLimit.
+	CostLimit uint64
+	// MaxRepeated bounds the length of a repeated field set by with(); 0 is
+	// DefaultMaxRepeated.
+	MaxRepeated int
+}
+
+// RuleSource is the text of one rule before compilation.
+type RuleSource struct {
+	// Where names the rule in messages: "rule 1", "rules.critq:3".
+	Where string
+	// Kind is the kind as written ("files", "TCP_STREAM", "tcp-stream").
+	Kind string
+	// Expr is the expression after the colon.
+	Expr string
+}
+
+// ParseRule splits the text of a rule, KIND: EXPR.
+func ParseRule(where, src string) (RuleSource, error) {
+	i := strings.IndexByte(src, ':')
+	kind := ""
+	if i > 0 {
+		kind = strings.TrimSpace(src[:i])
+	}
+	if kind == "" || !isKindWord(kind) {
+		return RuleSource{}, &RuleError{Where: where, Err: errors.New("a rule is KIND: EXPR, e.g. 'files: e.with({\"reg.name\": \"/new\"})'")}
+	}
+	return RuleSource{Where: where, Kind: kind, Expr: strings.TrimSpace(src[i+1:])}, nil
+}
+
+func isKindWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// RuleError is a rule that cannot be compiled: an unknown kind, a syntax or
+// type error (Err is then a *CompileError with a caret), a bad rule file.
+type RuleError struct {
+	Where string
+	Err   error
+}
+
+func (e *RuleError) Error() string {
+	if e.Where == "" {
+		return e.Err.Error()
+	}
+	return e.Where + ": " + e.Err.Error()
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// RuleKind returns the image kind a rule names: crit's name in any case
+// ("FILES", "tcp_stream"), with dashes for underscores ("tcp-stream",
+// "pipes-data"), or the file name of the kind without its id ("inotify",
+// "mountpoints", "sigacts"). Kinds without entries (pages, raw images) are
+// not rewritable and are refused.
+func RuleKind(name string) (*magic.Kind, error) {
+	want := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	var found *magic.Kind
+	for _, k := range magic.Kinds() {
+		if k.Name == want || fileStem(k) == want {
+			found = k
+			if k.Name == want {
+				break
+			}
+		}
+	}
+	switch {
+	case found == nil:
+		return nil, fmt.Errorf("unknown image kind %q", name)
+	case found.Raw:
+		return nil, fmt.Errorf("%s images are raw data and are never rewritten", found.Name)
+	case found.Entry == nil:
+		return nil, fmt.Errorf("%s images have no entries critq can decode", found.Name)
+	}
+	return found, nil
+}
+
+// fileStem is the first file name of k without its id and suffix, in upper
+// case with underscores: "inotify.img" is INOTIFY, "fdinfo-%d.img" FDINFO.
+func fileStem(k *magic.Kind) string {
+	if len(k.Files) == 0 {
+		return ""
+	}
+	s := strings.TrimSuffix(k.Files[0], ".img")
+	if i := strings.IndexByte(s, '%'); i >= 0 {
+		s = strings.TrimRight(s[:i], "-")
+	}
+	return strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
+}
+
+// Rule is a compiled rule. Its evaluation state is guarded by a mutex: a
+// Rule may be shared, but evaluates one entry at a time.
+type Rule struct {
+	Source RuleSource
+	Kind   *magic.Kind
+
+	msg  protoreflect.MessageDescriptor
+	prg  cel.Program
+	ev   *ruleEval
+	vars []string // extra variables: extra, inq, outq
+}
+
+// Message returns the descriptor of the entries the rule rewrites.
+func (r *Rule) Message() protoreflect.MessageDescriptor { return r.msg }
+
+// Names of the extra variables and pseudo-fields.
+const (
+	extraData = "extra"
+	extraInQ  = "inq"
+	extraOutQ = "outq"
+)
+
+// extraVars returns the names bound to the extra of kind k.
+func extraVars(k *magic.Kind) []string {
+	switch k.Extra {
+	case magic.ExtraPipeData, magic.ExtraSkQueue:
+		return []string{extraData}
+	case magic.ExtraTCPStream:
+		return []string{extraInQ, extraOutQ}
+	}
+	return nil
+}
+
+// extraLengths names the field of the message that holds the length of each
+// extra part.
+var extraLengths = map[magic.Extra]map[string]protoreflect.Name{
+	magic.ExtraPipeData:  {extraData: "bytes"},
+	magic.ExtraSkQueue:   {extraData: "length"},
+	magic.ExtraTCPStream: {extraInQ: "inq_len", extraOutQ: "outq_len"},
+}
+
+// CompileRules compiles rules in order.
+func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
+	if o.CostLimit == 0 {
+		o.CostLimit = DefaultRuleCostLimit
+	}
+	if o.MaxRepeated == 0 {
+		o.MaxRepeated = DefaultMaxRepeated
+	}
+	base, err := ruleBaseEnv()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Rule, 0, len(srcs))
+	for _, s := range srcs {
+		r, err := compileRule(base, s, o)
+		if err != nil {
+			return nil, &RuleError{Where: s.Where, Err: err}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ruleBaseEnv is the environment shared by every rule: the image schema in
+// the container critq.images and the dialect.
+func ruleBaseEnv() (*cel.Env, error) {
+	var files []any
+	protoregistry.GlobalFiles.RangeFilesByPackage("critq.images", func(f protoreflect.FileDescriptor) bool {
+		files = append(files, f)
+		return true
+	})
+	// The string extensions (replace, substring, split, ...) and cel.bind
+	// make renames and repeated subexpressions short.
+	opts := []cel.EnvOption{cel.TypeDescs(files...), cel.Container("critq.images"), ext.Strings(), ext.Bindings()}
+	return cel.NewEnv(append(opts, dialectOptions()...)...)
+}
+
+func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
+	k, err := RuleKind(s.Kind)
+	if err != nil {
+		return nil, err
+	}
+	md := k.Entry.Descriptor()
+	ev := &ruleEval{msg: md, maxRepeated: o.MaxRepeated, extras: map[proto.Message]*extraEdit{}, paths: map[string]*fieldPath{}}
+	ev.drop = k.Entry.New().Interface()
+	r := &Rule{Source: s, Kind: k, msg: md, ev: ev, vars: extraVars(k)}
+	msgType := cel.ObjectType(string(md.FullName()))
+	tp := cel.TypeParamType("T")
+	opts := []cel.EnvOption{
+		cel.Variable("e", msgType),
+		cel.Function("with", cel.MemberOverload("critq_with", []*cel.Type{tp, cel.MapType(cel.StringType, cel.DynType)}, tp,
+			cel.BinaryBinding(ev.with))),
+		cel.Function("drop", cel.Overload("critq_drop", nil, msgType,
+			cel.FunctionBinding(func(...ref.Val) ref.Val { return ev.adapter.NativeToValue(ev.drop) }))),
+	}
+	for _, v := range r.vars {
+		opts = append(opts, cel.Variable(v, cel.BytesType))
+	}
+	env, err := base.Extend(opts...)
+	if err != nil {
+		return nil, err
+	}
+	ev.adapter = env.CELTypeAdapter()
+	ast, err := compileExpr(env, s.Expr)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRule(ast, s.Expr, md, r.vars); err != nil {
+		return nil, err
+	}
+	r.prg, err = env.Program(ast, cel.CostLimit(o.CostLimit), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// checkRule checks what the checker cannot: that the rule returns the
+// kind's message, and every with() path and value.
+func checkRule(a *cel.Ast, src string, md protoreflect.MessageDescriptor, vars []string) error {
+	native := a.NativeRep()
+	c := &ruleChecker{a: native, src: src}
+	if t := a.OutputType(); !(t.Kind() == types.DynKind || t.Kind() == types.StructKind && t.TypeName() == string(md.FullName())) {
+		c.errorf(native.Expr().ID(), "the rule returns %s: it must return the entry (e, e.with({...})) or drop(), a %s", t, md.FullName())
+	}
+	c.walk(native.Expr(), md, vars)
+	return c.err()
+}
+
+type ruleChecker struct {
+	a    *celast.AST
+	src  string
+	errs []*CompileError
+}
+
+// errorf records an error at the start of expression id, located in the
+// user's text.
+func (c *ruleChecker) errorf(id int64, format string, args ...any) {
+	loc := c.a.SourceInfo().GetStartLocation(id)
+	ce := &CompileError{Src: c.src, Msg: fmt.Sprintf(format, args...)}
+	if loc.Line() > 0 {
+		rw := rewriteBitwise(c.src)
+		if off := ruleOffset(rw.text, loc.Line(), loc.Column()); off >= 0 {
+			ce.Line, ce.Col = ruleLineCol(c.src, rw.pos.source(off))
+		}
+	}
+	c.errs = append(c.errs, ce)
+}
+
+// ruleOffset returns the byte offset in s of a cel-go location: a 1-based
+// line and a 0-based column in code points; -1 if there is none.
+func ruleOffset(s string, line, col int) int {
+	off := 0
+	for ; line > 1; line-- {
+		i := strings.IndexByte(s[off:], '\n')
+		if i < 0 {
+			return -1
+		}
+		off += i + 1
+	}
+	for _, r := range s[off:] {
+		if col == 0 || r == '\n' {
+			break
+		}
+		off += utf8.RuneLen(r)
+		col--
+	}
+	return off
+}
+
+// ruleLineCol returns the 1-based line and column in code points of byte
+// offset off of s.
+func ruleLineCol(s string, off int) (int, int) {
+	off = min(max(off, 0), len(s))
+	start := strings.LastIndexByte(s[:off], '\n') + 1
+	return 1 + strings.Count(s[:off], "\n"), 1 + utf8.RuneCountInString(s[start:off])
+}
+
+func (c *ruleChecker) err() error {
+	if len(c.errs) == 0 {
+		return nil
+	}
+	first := c.errs[0]
+	first.More = c.errs[1:]
+	return first
+}
+
+// walk visits every call of with() in e.
+func (c *ruleChecker) walk(e celast.Expr, entry protoreflect.MessageDescriptor, vars []string) {
+	switch e.Kind() {
+	case celast.CallKind:
+		call := e.AsCall()
+		if call.FunctionName() == "with" && call.IsMemberFunction() && len(call.Args()) == 1 {
+			c.checkWith(e, entry, vars)
+		}
+		if call.IsMemberFunction() {
+			c.walk(call.Target(), entry, vars)
+		}
+		for _, a := range call.Args() {
+			c.walk(a, entry, vars)
+		}
+	case celast.SelectKind:
+		c.walk(e.AsSelect().Operand(), entry, vars)
+	case celast.ListKind:
+		for _, el := range e.AsList().Elements() {
+			c.walk(el, entry, vars)
+		}
+	case celast.MapKind:
+		for _, ent := range e.AsMap().Entries() {
+			me := ent.AsMapEntry()
+			c.walk(me.Key(), entry, vars)
+			c.walk(me.Value(), entry, vars)
+		}
+	case celast.StructKind:
+		for _, f := range e.AsStruct().Fields() {
+			c.walk(f.AsStructField().Value(), entry, vars)
+		}
+	case celast.ComprehensionKind:
+		cp := e.AsComprehension()
+		for _, x := range []celast.Expr{cp.IterRange(), cp.AccuInit(), cp.LoopCondition(), cp.LoopStep(), cp.Result()} {
+			c.walk(x, entry, vars)
+		}
+	}
+}
+
+// checkWith checks one call m.with({...}).
+func (c *ruleChecker) checkWith(e celast.Expr, entry protoreflect.MessageDescriptor, vars []string) {
+	call := e.AsCall()
+	t := c.a.GetType(call.Target().ID())
+	if t == nil || t.Kind() != types.StructKind {
+		c.errorf(call.Target().ID(), "with() is a function of messages, not of %s", t)
+		return
+	}
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(t.TypeName()))
+	md, ok := d.(protoreflect.MessageDescriptor)
+	if err != nil || !ok {
+		c.errorf(call.Target().ID(), "with(): %s is not a message of the image schema", t.TypeName())
+		return
+	}
+	arg := call.Args()[0]
+	if arg.Kind() != celast.MapKind {
+		c.errorf(arg.ID(), `with() takes a map literal of field paths: with({"reg.name": "/new"})`)
+		return
+	}
+	if md != entry {
+		vars = nil
+	}
+	for _, ent := range arg.AsMap().Entries() {
+		me := ent.AsMapEntry()
+		k := me.Key()
+		if k.Kind() != celast.LiteralKind {
+			c.errorf(k.ID(), "with(): a field path must be a string literal")
+			continue
+		}
+		key, ok := k.AsLiteral().(types.String)
+		if !ok {
+			c.errorf(k.ID(), "with(): a field path must be a string literal")
+			continue
+		}
+		fp, err := resolvePath(md, string(key), vars)
+		if err != nil {
+			c.errorf(k.ID(), "with(): %v", err)
+			continue
+		}
+		v := me.Value()
+		vt := c.a.GetType(v.ID())
+		if !fp.accepts(vt) {
+			c.errorf(v.ID(), "with(): %s is %s, not %s", fp.text, fp.want(), vt)
+			continue
+		}
+		if lit, ok := literalValue(v); ok {
+			if _, err := fp.convert(lit, nil, 0); err != nil {
+				c.errorf(v.ID(), "with(): %s: %v", fp.text, err)
+			}
+		}
+	}
+}
+
+// literalValue returns the value of a literal or of a list of literals.
+func literalValue(e celast.Expr) (ref.Val, bool) {
+	switch e.Kind() {
+	case celast.LiteralKind:
+		return e.AsLiteral(), true
+	case celast.ListKind:
+		var vals []ref.Val
+		for _, el := range e.AsList().Elements() {
+			if el.Kind() != celast.LiteralKind {
+				return nil, false
+			}
+			vals = append(vals, el.AsLiteral())
+		}
+		return types.NewRefValList(types.DefaultTypeAdapter, vals), true
+	}
+	return nil, false
+}
+
+// fieldPath is a resolved with() path.
+type fieldPath struct {
+	text  string
+	steps []pathStep
+	extra string // set for the extra pseudo-fields
+}
+
+type pathStep struct {
+	fd    protoreflect.FieldDescriptor
+	index int // -1: none
+}
+
+// leaf returns the last step.
+func (p *fieldPath) leaf() pathStep { return p.steps[len(p.steps)-1] }
+
+// resolvePath resolves a with() path in md. extras lists the pseudo-fields
+// allowed (those of the entry message of a kind with extras).
+func resolvePath(md protoreflect.MessageDescriptor, path string, extras []string) (*fieldPath, error) {
+	for _, x := range extras {
+		if path == x && md.Fields().ByName(protoreflect.Name(x)) == nil {
+			return &fieldPath{text: path, extra: x}, nil
+		}
+	}
+	if path == "" {
+		return nil, errors.New("empty field path")
+	}
+	fp := &fieldPath{text: path}
+	cur := md
+	parts := strings.Split(path, ".")
+	for i, part := range parts {
+		if cur == nil {
+			return nil, fmt.Errorf("%s: %s is not a message", path, strings.Join(parts[:i], "."))
+		}
+		name, index := part, -1
+		if j := strings.IndexByte(part, '['); j >= 0 {
+			if !strings.HasSuffix(part, "]") {
+				return nil, fmt.Errorf("%s: malformed index in %q", path, part)
+			}
+			n, err := strconv.ParseUint(part[j+1:len(part)-1], 10, 31)
+			if err != nil {
+				return nil, fmt.Errorf("%s: bad index in %q", path, part)
+			}
+			name, index = part[:j], int(n)
+		}
+		fd := cur.Fields().ByName(protoreflect.Name(name))
+		if fd == nil {
+			return nil, fmt.Errorf("%s: no field %q in %s (fields: %s)", path, name, cur.FullName(), messageFieldNames(cur))
+		}
+		if index >= 0 && !fd.IsList() {
+			return nil, fmt.Errorf("%s: %s is not a repeated field", path, name)
+		}
+		if i < len(parts)-1 && fd.IsList() && index < 0 {
+			return nil, fmt.Errorf("%s: %s is repeated: name one element, %s[N]", path, name, name)
+		}
+		fp.steps = append(fp.steps, pathStep{fd: fd, index: index})
+		cur = fd.Message()
+	}
+	return fp, nil
+}
+
+func messageFieldNames(md protoreflect.MessageDescriptor) string {
+	var names []string
+	for i := 0; i < md.Fields().Len(); i++ {
+		names = append(names, string(md.Fields().Get(i).Name()))
+	}
+	return strings.Join(names, ", ")
+}
+
+// whole reports whether the path names a whole repeated field.
+func (p *fieldPath) whole() bool {
+	l := p.leaf()
+	return l.fd.IsList() && l.index < 0
+}
+
+// want describes what the path accepts, for messages.
+func (p *fieldPath) want() string {
+	if p.extra != "" {
+		return "bytes"
+	}
+	fd := p.leaf().fd
+	s := scalarWant(fd)
+	if p.whole() {
+		s = "a list of " + s
+		if images.FieldOptions(fd).IPAdd {
+			s += ", or an address string"
+		}
+	}
+	return s
+}
+
+func scalarWant(fd protoreflect.FieldDescriptor) string {
+	o := images.FieldOptions(fd)
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		return "a bool"
+	case protoreflect.StringKind:
+		return "a string"
+	case protoreflect.BytesKind:
+		if o.Conv != "" {
+			return "bytes or a string"
+		}
+		return "bytes"
+	case protoreflect.EnumKind:
+		return "an int or a name of " + string(fd.Enum().Name())
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return "a " + string(fd.Message().FullName())
+	}
+	s := "an integer (" + fd.Kind().String() + ")"
+	switch {
+	case o.IPAdd:
+		s += " or an IPv4 address string"
+	case o.Flags != "" || o.Dict != "":
+		s += " or its names as crit prints them"
+	}
+	return s
+}
+
+// accepts reports whether a value of checked type t may be assigned to the
+// path. dyn is accepted and checked when the rule runs.
+func (p *fieldPath) accepts(t *types.Type) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Kind() {
+	case types.DynKind, types.AnyKind:
+		return true
+	case types.NullTypeKind:
+		return p.extra == "" && p.leaf().index < 0
+	}
+	if p.extra != "" {
+		return t.Kind() == types.BytesKind || t.Kind() == types.StringKind
+	}
+	fd := p.leaf().fd
+	if p.whole() {
+		if t.Kind() == types.StringKind && images.FieldOptions(fd).IPAdd {
+			return true
+		}
+		if t.Kind() != types.ListKind {
+			return false
+		}
+		el := t.Parameters()[0]
+		return el.Kind() == types.DynKind || acceptsScalar(fd, el)
+	}
+	return acceptsScalar(fd, t)
+}
+
+func acceptsScalar(fd protoreflect.FieldDescriptor, t *types.Type) bool {
+	k := t.Kind()
+	if k == types.DynKind || k == types.AnyKind {
+		return true
+	}
+	o := images.FieldOptions(fd)
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		return k == types.BoolKind
+	case protoreflect.StringKind:
+		return k == types.StringKind
+	case protoreflect.BytesKind:
+		return k == types.BytesKind || k == types.StringKind && o.Conv != ""
+	case protoreflect.EnumKind:
+		return k == types.IntKind || k == types.UintKind || k == types.StringKind
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return k == types.StructKind && t.TypeName() == string(fd.Message().FullName())
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		return k == types.DoubleKind || k == types.IntKind || k == types.UintKind
+	}
+	if k == types.IntKind || k == types.UintKind {
+		return true
+	}
+	return k == types.StringKind && (o.IPAdd || o.Flags != "" || o.Dict != "")
+}
+
+// convert turns v into the value of the path's leaf: one value, or the
+// elements of a whole repeated field (list). null yields ok=false.
+func (p *fieldPath) convert(v ref.Val, order codec.ByteOrder, maxRepeated int) ([]protoreflect.Value, error) {
+	fd := p.leaf().fd
+	if !p.whole() {
+		pv, err := convertScalar(fd, v, order, true)
+		if err != nil {
+			return nil, err
+		}
+		return []protoreflect.Value{pv}, nil
+	}
+	if s, ok := v.(types.String); ok && images.FieldOptions(fd).IPAdd {
+		return addrWords(string(s), order, true)
+	}
+	l, ok := v.(traits.Lister)
+	if !ok {
+		return nil, fmt.Errorf("want a list, got %s", v.Type().TypeName())
+	}
+	n, ok := l.Size().(types.Int)
+	if !ok {
+		return nil, errors.New("list of unknown size")
+	}
+	if maxRepeated > 0 && int64(n) > int64(maxRepeated) {
+		return nil, fmt.Errorf("%d elements: more than the limit of %d", n, maxRepeated)
+	}
+	out := make([]protoreflect.Value, 0, int(n))
+	for i := types.Int(0); i < n; i++ {
+		el := l.Get(i)
+		if s, ok := el.(types.String); ok && images.FieldOptions(fd).IPAdd {
+			w, err := addrWords(string(s), order, true)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out = append(out, w...)
+			continue
+		}
+		pv, err := convertScalar(fd, el, order, false)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		out = append(out, pv)
+	}
+	if maxRepeated > 0 && len(out) > maxRepeated {
+		return nil, fmt.Errorf("%d elements: more than the limit of %d", len(out), maxRepeated)
+	}
+	return out, nil
+}
+
+// addrWords converts an address to the (criu).ipadd words: the address
+// bytes read as u32 in the dumping host's byte order.
+func addrWords(s string, order codec.ByteOrder, v6 bool) ([]protoreflect.Value, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IP address", s)
+	}
+	if order == nil {
+		order = binary.LittleEndian
+	}
+	if a.Is4() {
+		b := a.As4()
+		return []protoreflect.Value{protoreflect.ValueOfUint32(order.Uint32(b[:]))}, nil
+	}
+	if !v6 {
+		return nil, fmt.Errorf("%s is an IPv6 address: set the whole field", s)
+	}
+	b := a.As16()
+	out := make([]protoreflect.Value, 4)
+	for i := range out {
+		out[i] = protoreflect.ValueOfUint32(order.Uint32(b[4*i:]))
+	}
+	return out, nil
+}
+
+// convertScalar converts one CEL value to the value of a singular field, or
+// of one element of a repeated field.
+func convertScalar(fd protoreflect.FieldDescriptor, v ref.Val, order codec.ByteOrder, single bool) (protoreflect.Value, error) {
+	o := images.FieldOptions(fd)
+	bad := func() (protoreflect.Value, error) {
+		return protoreflect.Value{}, fmt.Errorf("want %s, got %s", scalarWant(fd), v.Type().TypeName())
+	}
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		if b, ok := v.(types.Bool); ok {
+			return protoreflect.ValueOfBool(bool(b)), nil
+		}
+		return bad()
+	case protoreflect.StringKind:
+		if s, ok := v.(types.String); ok {
+			return protoreflect.ValueOfString(string(s)), nil
+		}
+		return bad()
+	case protoreflect.BytesKind:
+		switch b := v.(type) {
+		case types.Bytes:
+			return protoreflect.ValueOfBytes(append([]byte(nil), b...)), nil
+		case types.String:
+			if o.Conv != "" {
+				return protoreflect.ValueOfBytes([]byte(b)), nil
+			}
+		}
+		return bad()
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		m, ok := v.Value().(proto.Message)
+		if !ok || m.ProtoReflect().Descriptor().FullName() != fd.Message().FullName() {
+			return bad()
+		}
+		return protoreflect.ValueOfMessage(proto.Clone(m).ProtoReflect()), nil
+	case protoreflect.EnumKind:
+		var n int64
+		switch x := v.(type) {
+		case types.String:
+			ev := fd.Enum().Values().ByName(protoreflect.Name(x))
+			if ev == nil {
+				return protoreflect.Value{}, fmt.Errorf("%q is not a value of %s", string(x), fd.Enum().FullName())
+			}
+			return protoreflect.ValueOfEnum(ev.Number()), nil
+		case types.Int:
+			n = int64(x)
+		case types.Uint:
+			if x > math.MaxInt32 {
+				return protoreflect.Value{}, fmt.Errorf("%d is not a value of %s", uint64(x), fd.Enum().FullName())
+			}
+			n = int64(x)
+		default:
+			return bad()
+		}
+		if n < math.MinInt32 || n > math.MaxInt32 || fd.Enum().Values().ByNumber(protoreflect.EnumNumber(n)) == nil {
+			return protoreflect.Value{}, fmt.Errorf("%d is not a value of %s", n, fd.Enum().FullName())
+		}
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), nil
+	}
+	// Integers.
+	var (
+		neg bool
+		u   uint64
+	)
+	switch x := v.(type) {
+	case types.Int:
+		neg, u = x < 0, uint64(x)
+	case types.Uint:
+		u = uint64(x)
+	case types.String:
+		var ok bool
+		switch {
+		case o.IPAdd:
+			w, err := addrWords(string(x), order, false)
+			if err != nil {
+				return protoreflect.Value{}, err
+			}
+			return w[0], nil
+		case o.Flags != "":
+			u, ok = flagnames.Parse(flagnames.Table(o.Flags), string(x))
+		case o.Dict != "":
+			u, ok = flagnames.Value(flagnames.Dict(o.Dict, string(fd.Name())), string(x))
+		default:
+			return bad()
+		}
+		if !ok {
+			return protoreflect.Value{}, fmt.Errorf("%q: unknown names for %s", string(x), fd.Name())
+		}
+	default:
+		return bad()
+	}
+	s := int64(u) // the value when neg
+	rangeErr := func() (protoreflect.Value, error) {
+		if neg {
+			return protoreflect.Value{}, fmt.Errorf("%d is out of range for %s", s, fd.Kind())
+		}
+		return protoreflect.Value{}, fmt.Errorf("%d is out of range for %s", u, fd.Kind())
+	}
+	switch fd.Kind() {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		if neg && s < math.MinInt32 || !neg && u > math.MaxInt32 {
+			return rangeErr()
+		}
+		return protoreflect.ValueOfInt32(int32(s)), nil
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		if !neg && u > math.MaxInt64 {
+			return rangeErr()
+		}
+		return protoreflect.ValueOfInt64(s), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		if neg || u > math.MaxUint32 {
+			return rangeErr()
+		}
+		return protoreflect.ValueOfUint32(uint32(u)), nil
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		if neg {
+			return rangeErr()
+		}
+		return protoreflect.ValueOfUint64(u), nil
+	}
+	return bad()
+}
+
+// ruleEval is the state that with() and drop() share during the evaluation
+// of one entry.
+type ruleEval struct {
+	mu          sync.Mutex
+	msg         protoreflect.MessageDescriptor
+	adapter     types.Adapter
+	maxRepeated int
+	drop        proto.Message // the value of drop(), told apart by identity
+	order       codec.ByteOrder
+	// extras holds the extra data set by with() on the messages it built
+	// during this evaluation.
+	extras map[proto.Message]*extraEdit
+	paths  map[string]*fieldPath
+}
+
+// extraEdit is extra data set through with().
+type extraEdit struct {
+	set map[string][]byte
+}
+
+func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
+	m, ok := recv.Value().(proto.Message)
+	if !ok {
+		return types.NewErr("with() is a function of messages, not of %s", recv.Type().TypeName())
+	}
+	if m == ev.drop {
+		return types.NewErr("with(): drop() cannot be updated")
+	}
+	mp, ok := arg.(traits.Mapper)
+	if !ok {
+		return types.NewErr("with() takes a map of field paths")
+	}
+	md := m.ProtoReflect().Descriptor()
+	var vars []string
+	if md == ev.msg {
+		vars = []string{extraData, extraInQ, extraOutQ}
+	}
+	var keys []string
+	for it := mp.Iterator(); it.HasNext() == types.True; {
+		k, ok := it.Next().(types.String)
+		if !ok {
+			return types.NewErr("with(): a field path must be a string")
+		}
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	out := proto.Clone(m)
+	var edit *extraEdit
+	if prev := ev.extras[m]; prev != nil {
+		edit = &extraEdit{set: map[string][]byte{}}
+		for k, v := range prev.set {
+			edit.set[k] = v
+		}
+	}
+	for _, k := range keys {
+		cacheKey := string(md.FullName()) + "\x00" + k
+		fp := ev.paths[cacheKey]
+		if fp == nil {
+			var err error
+			if fp, err = resolvePath(md, k, vars); err != nil {
+				return types.NewErr("with(): %v", err)
+			}
+			ev.paths[cacheKey] = fp
+		}
+		v, _ := mp.Find(types.String(k))
+		if fp.extra != "" {
+			var b []byte
+			switch x := v.(type) {
+			case types.Bytes:
+				b = append([]byte(nil), x...)
+			case types.String:
+				b = []byte(x)
+			default:
+				return types.NewErr("with(): %s: want bytes, got %s", k, v.Type().TypeName())
+			}
+			if edit == nil {
+				edit = &extraEdit{set: map[string][]byte{}}
+			}
+			edit.set[fp.extra] = b
+			continue
+		}
+		if err := ev.set(out.ProtoReflect(), fp, v); err != nil {
+			return types.NewErr("with(): %s: %v", k, err)
+		}
+	}
+	if edit != nil {
+		ev.extras[out] = edit
+	}
+	return ev.adapter.NativeToValue(out)
+}
+
+// set assigns v at path fp of m.
+func (ev *ruleEval) set(m protoreflect.Message, fp *fieldPath, v ref.Val) error {
+	for _, st := range fp.steps[:len(fp.steps)-1] {
+		if st.fd.IsList() {
+			l := m.Mutable(st.fd).List()
+			if st.index >= l.Len() {
+				return fmt.Errorf("%s has %d elements: no [%d]", st.fd.Name(), l.Len(), st.index)
+			}
+			m = l.Get(st.index).Message()
+			continue
+		}
+		m = m.Mutable(st.fd).Message()
+	}
+	leaf := fp.leaf()
+	if _, null := v.(types.Null); null {
+		if leaf.index >= 0 {
+			return errors.New("null cannot be an element")
+		}
+		m.Clear(leaf.fd)
+		return nil
+	}
+	vals, err := fp.convert(v, ev.order, ev.maxRepeated)
+	if err != nil {
+		return err
+	}
+	switch {
+	case leaf.index >= 0:
+		l := m.Mutable(leaf.fd).List()
+		switch {
+		case leaf.index < l.Len():
+			l.Set(leaf.index, vals[0])
+		case leaf.index == l.Len():
+			if l.Len() >= ev.maxRepeated {
+				return fmt.Errorf("more than the limit of %d elements", ev.maxRepeated)
+			}
+			l.Append(vals[0])
+		default:
+			return fmt.Errorf("%s has %d elements: no [%d]", leaf.fd.Name(), l.Len(), leaf.index)
+		}
+	case leaf.fd.IsList():
+		m.Clear(leaf.fd)
+		if len(vals) > 0 {
+			l := m.Mutable(leaf.fd).List()
+			for _, x := range vals {
+				l.Append(x)
+			}
+		}
+	default:
+		m.Set(leaf.fd, vals[0])
+	}
+	return nil
+}
+
+// RuleOutcome is the value a rule gives an entry.
+type RuleOutcome struct {
+	// Msg is the new message: the input itself when the rule returned e
+	// unchanged. nil when Drop.
+	Msg proto.Message
+	// Extra is the entry's extra data, with what the rule set through
+	// with().
+	Extra codec.ExtraParts
+	// Drop is set when the rule returned drop().
+	Drop bool
+	// Matched is set when the rule returned something other than its input
+	// (a with() result or drop()).
+	Matched bool
+}
+
+// ruleActivation binds e and the extra variables.
+type ruleActivation struct {
+	e proto.Message
+	x *codec.ExtraParts
+}
+
+func (a *ruleActivation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "e":
+		return a.e, true
+	case extraData:
+		return a.x.Data, true
+	case extraInQ:
+		return a.x.InQ, true
+	case extraOutQ:
+		return a.x.OutQ, true
+	}
+	return nil, false
+}
+
+func (a *ruleActivation) Parent() interpreter.Activation { return nil }
+
+// Eval evaluates the rule on one entry. in is not modified. order is the
+// byte order of the image (for addresses given as text); nil is
+// little-endian. Errors wrap context.Cause when ctx ends.
+func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, order codec.ByteOrder) (RuleOutcome, error) {
+	ev := r.ev
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	ev.order = order
+	clear(ev.extras)
+	val, _, err := r.prg.ContextEval(ctx, &ruleActivation{e: in, x: &x})
+	if err != nil {
+		if cerr := context.Cause(ctx); cerr != nil {
+			return RuleOutcome{}, fmt.Errorf("%w (%v)", cerr, err)
+		}
+		return RuleOutcome{}, err
+	}
+	m, ok := val.Value().(proto.Message)
+	if !ok || m.ProtoReflect().Descriptor() != r.msg {
+		return RuleOutcome{}, fmt.Errorf("the rule returned %s, not a %s", val.Type().TypeName(), r.msg.FullName())
+	}
+	switch {
+	case m == ev.drop:
+		return RuleOutcome{Drop: true, Matched: true}, nil
+	case m == in:
+		return RuleOutcome{Msg: in, Extra: x}, nil
+	}
+	out := RuleOutcome{Msg: m, Extra: x, Matched: true}
+	if edit := ev.extras[m]; edit != nil {
+		lengths := extraLengths[r.Kind.Extra]
+		mr := m.ProtoReflect()
+		for name, b := range edit.set {
+			switch name {
+			case extraData:
+				out.Extra.Data = b
+			case extraInQ:
+				out.Extra.InQ = b
+			case extraOutQ:
+				out.Extra.OutQ = b
+			}
+			if f := r.msg.Fields().ByName(lengths[name]); f != nil {
+				if uint64(len(b)) > math.MaxUint32 {
+					return RuleOutcome{}, fmt.Errorf("%s: %d bytes is too long", name, len(b))
+				}
+				mr.Set(f, protoreflect.ValueOfUint32(uint32(len(b))))
+			}
+		}
+	}
+	return out, nil
+}

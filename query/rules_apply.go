@@ -1,0 +1,191 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/critq/critq/codec"
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/magic"
+)
+
+// RuleStats counts what one rule did over a dump.
+type RuleStats struct {
+	Rule    *Rule
+	Entries int // entries the rule was evaluated on
+	Matched int // entries it returned a with() result or drop() for
+	Changed int // entries whose value it changed, dropped ones included
+	Dropped int
+}
+
+// EntryChange is one entry that the rules change.
+type EntryChange struct {
+	File  string
+	Kind  *magic.Kind
+	Index int
+	Order codec.ByteOrder // of the image
+
+	Old      proto.Message
+	OldExtra codec.ExtraParts
+	// New is the new message, nil when the entry is dropped.
+	New      proto.Message
+	NewExtra codec.ExtraParts
+	Drop     bool
+
+	// Payload and Extra are the new bytes of the entry (not Drop).
+	Payload, Extra []byte
+}
+
+// RuleResult is what a list of rules does to a dump.
+type RuleResult struct {
+	Stats []RuleStats
+	// Changes are the changed entries, by file name, then index.
+	Changes []*EntryChange
+}
+
+// ChangedFiles returns the names of the files with changes, in order.
+func (r *RuleResult) ChangedFiles() []string {
+	var out []string
+	for _, c := range r.Changes {
+		if len(out) == 0 || out[len(out)-1] != c.File {
+			out = append(out, c.File)
+		}
+	}
+	return out
+}
+
+// RuleEvalError is a rule that fails on an entry.
+type RuleEvalError struct {
+	Where  string // the rule
+	File   string
+	Entry  int
+	Offset int64
+	Err    error
+}
+
+func (e *RuleEvalError) Error() string {
+	return fmt.Sprintf("%s: entry %d at offset 0x%x: %s: %v", e.File, e.Entry, e.Offset, e.Where, e.Err)
+}
+
+func (e *RuleEvalError) Unwrap() error { return e.Err }
+
+// ApplyRules evaluates rules over the images of d. Rules of the same kind
+// apply in order, each to what the ones before it made of an entry; a
+// dropped entry is seen by no later rule. Nothing is written: the result
+// holds the new bytes of each changed entry, checked (required fields set,
+// sizes within the codec's limits, extras that match their entries). Errors
+// reading an image are the codec's; a rule failing on an entry is a
+// *RuleEvalError.
+func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, error) {
+	res := &RuleResult{Stats: make([]RuleStats, len(rules))}
+	var kinds []*magic.Kind
+	byKind := map[*magic.Kind][]int{}
+	for i, r := range rules {
+		res.Stats[i].Rule = r
+		if byKind[r.Kind] == nil {
+			kinds = append(kinds, r.Kind)
+		}
+		byKind[r.Kind] = append(byKind[r.Kind], i)
+	}
+	var changes []*EntryChange
+	for _, k := range kinds {
+		for _, f := range d.Kind(k.Name) {
+			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats)
+			if err != nil {
+				return nil, err
+			}
+			changes = append(changes, cs...)
+		}
+	}
+	// Files of different kinds come in kind order; sort by name.
+	sortChanges(changes)
+	res.Changes = changes
+	return res, nil
+}
+
+func sortChanges(cs []*EntryChange) {
+	// Within a file the changes are in index order already.
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].File < cs[j].File })
+}
+
+// applyFile runs the rules idx over the entries of one image.
+func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
+	img, err := f.Image()
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := f.Messages()
+	if err != nil {
+		return nil, err
+	}
+	k := f.Kind
+	order := img.Header.Order
+	splitExtra := extraVars(k) != nil
+	var out []*EntryChange
+	for i, ent := range img.Entries {
+		if k.MessageFor(i) != k.Entry || i >= len(msgs) {
+			continue // the head of pagemap and ghost-file images
+		}
+		fail := func(r *Rule, err error) error {
+			return &RuleEvalError{Where: r.Source.Where, File: f.Name, Entry: i, Offset: ent.Offset, Err: err}
+		}
+		var x codec.ExtraParts
+		if splitExtra {
+			if x, err = codec.SplitExtra(k, order, ent); err != nil {
+				return nil, err
+			}
+		}
+		cur, curX, dropped := msgs[i], x, false
+		for _, ri := range idx {
+			r := rules[ri]
+			st := &stats[ri]
+			st.Entries++
+			o, err := r.Eval(ctx, cur, curX, order)
+			if err != nil {
+				return nil, fail(r, err)
+			}
+			if o.Matched {
+				st.Matched++
+			}
+			if o.Drop {
+				st.Changed++
+				st.Dropped++
+				dropped = true
+				break
+			}
+			if o.Msg != cur && !(proto.Equal(o.Msg, cur) && extrasEqual(o.Extra, curX)) {
+				st.Changed++
+			}
+			cur, curX = o.Msg, o.Extra
+		}
+		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: msgs[i], OldExtra: x}
+		switch {
+		case dropped:
+			c.Drop = true
+		case cur == msgs[i] || proto.Equal(cur, msgs[i]) && extrasEqual(curX, x):
+			continue
+		default:
+			c.New, c.NewExtra = cur, curX
+			if c.Payload, err = proto.Marshal(cur); err != nil {
+				return nil, fail(rules[idx[len(idx)-1]], fmt.Errorf("the new entry cannot be written: %v", err))
+			}
+			if len(c.Payload) > codec.DefaultMaxSize {
+				return nil, fail(rules[idx[len(idx)-1]], fmt.Errorf("the new entry is %d bytes, more than the limit of %d", len(c.Payload), codec.DefaultMaxSize))
+			}
+			c.Extra = ent.Extra
+			if splitExtra && !extrasEqual(curX, x) {
+				c.Extra = codec.JoinExtra(k, order, curX)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func extrasEqual(a, b codec.ExtraParts) bool {
+	return bytes.Equal(a.Data, b.Data) && bytes.Equal(a.InQ, b.InQ) && bytes.Equal(a.OutQ, b.OutQ)
+}
