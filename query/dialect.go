@@ -301,11 +301,16 @@ func (e *CompileError) render(b *strings.Builder) {
 func compileExpr(env *cel.Env, src string) (*cel.Ast, error) {
 	rw := rewriteBitwise(src)
 	parse := func() *cel.Ast {
-		a, _ := env.Parse(rw.text)
+		a, iss := env.Parse(rw.text)
+		if iss.Err() != nil {
+			return nil
+		}
+		spreadTruthy(a.NativeRep())
 		return a
 	}
-	parsed, iss := env.Parse(rw.text)
-	if iss.Err() != nil {
+	parsed := parse()
+	if parsed == nil {
+		_, iss := env.Parse(rw.text)
 		if rw.standIn != "" {
 			// The rewriter could not parse src: let CEL find the fault in a
 			// stand-in of the same shape.
@@ -319,7 +324,9 @@ func compileExpr(env *cel.Env, src string) (*cel.Ast, error) {
 	if sites := dialectSites(parsed.NativeRep()); len(sites) > 0 {
 		pr = probeTypes(env, parse)
 		if pr.typed != nil {
-			adjustSites(sites, pr.typed)
+			if bad := adjustSites(sites, pr.typed, parsed.NativeRep().SourceInfo()); bad != nil {
+				return nil, predicateError(src, &rw, parsed.NativeRep(), bad, pr.typed.GetType(bad.ID()))
+			}
 		}
 	}
 	checked, iss := env.Check(parsed)
@@ -383,8 +390,58 @@ func probeTypes(env *cel.Env, parse func() *cel.Ast) *typeProbe {
 	return &typeProbe{}
 }
 
+// spreadTruthy carries the truthiness of predicates into their logic: in
+// @truthy(x), the operands of && and || and of ! and the condition of ?:
+// are wrapped in @truthy too, so that a number counts as true there as well
+// (`v.prot & PROT_READ && v.prot & PROT_EXEC`). New nodes get ids above the
+// parser's, in a deterministic order, so every parse of a text agrees.
+func spreadTruthy(a *ast.AST) {
+	fac := ast.NewExprFactory()
+	info := a.SourceInfo()
+	next := ast.MaxID(a)
+	wrap := func(x ast.Expr) ast.Expr {
+		id := next
+		next++
+		if r, ok := info.GetOffsetRange(x.ID()); ok {
+			info.SetOffsetRange(id, r)
+		}
+		return fac.NewCall(id, fnTruthy, x)
+	}
+	var spread func(x ast.Expr)
+	spread = func(x ast.Expr) {
+		if x.Kind() != ast.CallKind {
+			return
+		}
+		c := x.AsCall()
+		args := append([]ast.Expr(nil), c.Args()...)
+		n := 0
+		switch c.FunctionName() {
+		case operators.LogicalAnd, operators.LogicalOr:
+			n = len(args)
+		case operators.LogicalNot, operators.Conditional:
+			n = 1
+		default:
+			return
+		}
+		for i := range n {
+			spread(args[i])
+			args[i] = wrap(args[i])
+		}
+		x.SetKindCase(fac.NewCall(x.ID(), c.FunctionName(), args...))
+	}
+	var preds []ast.Expr
+	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == fnTruthy && len(e.AsCall().Args()) == 1 {
+			preds = append(preds, e.AsCall().Args()[0])
+		}
+	}))
+	for _, p := range preds {
+		spread(p)
+	}
+}
+
 // dialectSites returns the calls whose form depends on operand types: ==,
-// !=, in and @truthy.
+// !=, in and @truthy, outer calls before inner ones.
 func dialectSites(a *ast.AST) []ast.Expr {
 	var out []ast.Expr
 	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
@@ -417,16 +474,34 @@ func toProbeCall(fac ast.ExprFactory, e ast.Expr) {
 // == and != between different numeric types become @eq and @ne, in of a
 // number in a list of another numeric type becomes @in_num, and @truthy
 // around a bool goes.
-func adjustSites(sites []ast.Expr, typeProbe *ast.AST) {
+//
+// It returns a predicate whose type is neither bool, a number, null nor
+// dyn (the checker lets any message pass for null), or nil.
+func adjustSites(sites []ast.Expr, typeProbe *ast.AST, info *ast.SourceInfo) ast.Expr {
 	fac := ast.NewExprFactory()
-	for _, e := range sites {
+	// Inner sites first: unwrapping @truthy copies its operand.
+	for i := len(sites) - 1; i >= 0; i-- {
+		e := sites[i]
 		c := e.AsCall()
 		args := c.Args()
 		typ := func(i int) *types.Type { return typeProbe.GetType(args[i].ID()) }
 		switch c.FunctionName() {
 		case fnTruthy:
-			if t := typ(0); t != nil && t.Kind() == types.BoolKind {
+			t := typ(0)
+			if t == nil {
+				continue
+			}
+			switch t.Kind() {
+			case types.BoolKind:
+				// The call's id now stands for the operand: so must its
+				// place in the text.
+				if r, ok := info.GetOffsetRange(args[0].ID()); ok {
+					info.SetOffsetRange(e.ID(), r)
+				}
 				e.SetKindCase(args[0])
+			case types.IntKind, types.UintKind, types.DoubleKind, types.NullTypeKind, types.DynKind:
+			default:
+				return args[0]
 			}
 		case operators.Equals, operators.NotEquals:
 			if len(args) == 2 && mixedNumericTypes(typ(0), typ(1)) {
@@ -443,6 +518,7 @@ func adjustSites(sites []ast.Expr, typeProbe *ast.AST) {
 			}
 		}
 	}
+	return nil
 }
 
 func isNumericType(t *types.Type) bool {
@@ -488,6 +564,18 @@ func newCompileError(env *cel.Env, src string, rw *rewriteResult, parsed *ast.AS
 	first := out[0]
 	first.More = out[1:]
 	return first
+}
+
+// predicateError reports a predicate of a type that is no truth value.
+func predicateError(src string, rw *rewriteResult, parsed *ast.AST, pred ast.Expr, t *types.Type) error {
+	ce := &CompileError{Src: src, Msg: "predicate must be a bool or a number, not " + t.String()}
+	if loc := parsed.SourceInfo().GetStartLocation(pred.ID()); loc.Line() > 0 {
+		text := rw.text
+		if off := celOffset(text, lineStartOffsets(text), loc.Line(), loc.Column()); off >= 0 {
+			ce.Line, ce.Col = srcLineCol(src, rw.pos.source(off))
+		}
+	}
+	return ce
 }
 
 // restoreOperator puts the user's operator back into a syntax error that
