@@ -52,6 +52,22 @@ func (c *EntryChange) Fields() []FieldChange {
 	return out
 }
 
+// DiffJSON compares two JSON documents (crit's, or critq's in crit's form)
+// and returns the leaves that differ, with paths such as
+// "entries[3].reg.name". Object keys are compared by name, arrays as Fields
+// does. It fails when either document is not JSON.
+func DiffJSON(a, b []byte) ([]FieldChange, error) {
+	ta, err := parseJSONTree(a)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := parseJSONTree(b)
+	if err != nil {
+		return nil, err
+	}
+	return diffJSON(nil, "", ta, tb), nil
+}
+
 // bytesJSON renders bytes as crit renders extras: a base64 string.
 func bytesJSON(b []byte) string {
 	return strconv.Quote(base64.StdEncoding.EncodeToString(b))
