@@ -33,7 +33,8 @@ type Dump struct {
 	Name string
 
 	fsys   fs.FS
-	dir    string // the directory on disk, "" for other file systems
+	dir    string    // the directory on disk, "" for other file systems
+	closer io.Closer // the archive the dump is read from, or nil
 	files  []*File
 	byName map[string]*File
 	opts   codec.ReadOptions
@@ -83,6 +84,9 @@ func Open(dir string) (*Dump, error) {
 		return nil, err
 	}
 	if !st.IsDir() {
+		if st.Mode().IsRegular() && IsArchive(dir) {
+			return openArchive(dir)
+		}
 		return nil, fmt.Errorf("%s: not a directory", dir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, JournalName)); err == nil {

@@ -1,0 +1,584 @@
+package dump
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ArchiveOptions configure OpenArchive.
+type ArchiveOptions struct {
+	// SpoolPages copies the pages images of a compressed archive to a
+	// temporary folder during the one pass that reads the archive, for
+	// commands that will read memory. Without it they are copied by a
+	// second pass the first time one is opened.
+	SpoolPages bool
+	// TempDir is where pages are spooled; "" means os.TempDir().
+	TempDir string
+	// MaxMeta bounds the bytes of the other images kept in memory; 0
+	// means 1 GiB.
+	MaxMeta int64
+}
+
+// Archive is a container checkpoint archive as Podman, CRI-O and
+// Kubernetes write it: a tar (plain, gzip or zstd) whose checkpoint/ folder
+// is the CRIU dump, with stats-dump, config.dump and spec.dump at its root.
+//
+// A plain tar is read in place: members are served from their offsets.
+// A compressed one is read in one streaming pass that keeps the images of
+// checkpoint/ and the root's metadata files in memory, except pages images,
+// which are copied to a temporary folder (see ArchiveOptions.SpoolPages).
+// Nothing else is unpacked. Members whose names escape the archive (an
+// absolute path, "..") and links are refused.
+//
+// An Archive is an fs.FS of the members it keeps. Close removes the
+// temporary folder.
+type Archive struct {
+	path string
+	opts ArchiveOptions
+	f    *os.File // plain tar
+	gz   bool     // compressed (gzip or zstd)
+
+	mu      sync.Mutex
+	members map[string]*member
+	names   []string // sorted
+	tmp     string
+	spooled bool
+}
+
+type member struct {
+	name  string
+	size  int64
+	mtime time.Time
+	off   int64  // plain tar: offset of the data
+	data  []byte // compressed: the bytes kept in memory
+	spool string // compressed: the spooled copy of a pages image
+	dir   bool
+}
+
+// rootFiles are the files of the archive root that are kept.
+var rootFiles = map[string]bool{"stats-dump": true, "config.dump": true, "spec.dump": true, "status.dump": true,
+	"network.status": true, "pod.options": true, "pod.dump": true, "deleted.files": true}
+
+// OpenArchive opens the archive at path.
+func OpenArchive(p string, opts ArchiveOptions) (*Archive, error) {
+	if opts.MaxMeta <= 0 {
+		opts.MaxMeta = 1 << 30
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	a := &Archive{path: p, opts: opts, members: map[string]*member{}}
+	var head [4]byte
+	n, _ := io.ReadFull(f, head[:])
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	a.gz = isGzip(head[:n]) || isZstd(head[:n])
+	if !a.gz {
+		a.f = f
+		if err := a.indexTar(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	} else {
+		err := a.stream(f, opts.SpoolPages)
+		f.Close()
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	for n := range a.members {
+		a.names = append(a.names, n)
+	}
+	sort.Strings(a.names)
+	if a.members["checkpoint"] == nil {
+		a.Close()
+		return nil, fmt.Errorf("%s: no checkpoint/ folder: not a container checkpoint archive", p)
+	}
+	return a, nil
+}
+
+func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
+func isZstd(b []byte) bool { return bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}) }
+
+// IsArchive reports whether the file at p looks like a checkpoint archive
+// (gzip, zstd or tar).
+func IsArchive(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 512)
+	n, _ := io.ReadFull(f, b)
+	b = b[:n]
+	return isGzip(b) || isZstd(b) || (n == 512 && bytes.Equal(b[257:262], []byte("ustar")))
+}
+
+// cleanName checks a member name and returns it relative to the archive
+// root, without a trailing slash.
+func cleanName(name string) (string, error) {
+	n := strings.TrimPrefix(name, "./")
+	n = strings.TrimSuffix(n, "/")
+	if n == "" || n == "." {
+		return ".", nil
+	}
+	if strings.HasPrefix(n, "/") || !fs.ValidPath(n) {
+		return "", fmt.Errorf("member %q escapes the archive", name)
+	}
+	return n, nil
+}
+
+// keep reports whether the archive keeps a member: the checkpoint folder
+// and the root's metadata files.
+func keep(name string) bool {
+	return name == "checkpoint" || strings.HasPrefix(name, "checkpoint/") || rootFiles[name]
+}
+
+func isPages(name string) bool {
+	b := path.Base(name)
+	return path.Dir(name) == "checkpoint" && strings.HasPrefix(b, "pages-") && strings.HasSuffix(b, ".img")
+}
+
+// header checks a tar header; it returns the cleaned name, or "" for a
+// member that is skipped.
+func header(h *tar.Header) (string, error) {
+	name, err := cleanName(h.Name)
+	if err != nil {
+		return "", err
+	}
+	switch h.Typeflag {
+	case tar.TypeReg, tar.TypeDir:
+	case tar.TypeSymlink, tar.TypeLink:
+		return "", fmt.Errorf("member %q is a link: refused", h.Name)
+	default:
+		return "", nil // devices, FIFOs, PAX globals: never dump images
+	}
+	if name == "." || !keep(name) {
+		return "", nil
+	}
+	if h.Size < 0 {
+		return "", fmt.Errorf("member %q: negative size", h.Name)
+	}
+	return name, nil
+}
+
+// countingReader tracks the offset in the file so that members of a plain
+// tar can be served from it; its Seek lets tar skip data.
+type countingReader struct {
+	f   *os.File
+	pos int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	c.pos += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Seek(off int64, whence int) (int64, error) {
+	n, err := c.f.Seek(off, whence)
+	if err == nil {
+		c.pos = n
+	}
+	return n, err
+}
+
+func (a *Archive) indexTar() error {
+	st, err := a.f.Stat()
+	if err != nil {
+		return err
+	}
+	cr := &countingReader{f: a.f}
+	tr := tar.NewReader(cr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.path, err)
+		}
+		name, err := header(h)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.path, err)
+		}
+		if name == "" {
+			continue
+		}
+		if h.Typeflag == tar.TypeReg && (h.Size > st.Size() || cr.pos > st.Size()-h.Size) {
+			return fmt.Errorf("%s: member %q: %d bytes past the end of the archive", a.path, h.Name, h.Size)
+		}
+		a.add(&member{name: name, size: h.Size, mtime: h.ModTime, off: cr.pos, dir: h.Typeflag == tar.TypeDir})
+	}
+}
+
+// add records a member and the folders above it.
+func (a *Archive) add(m *member) {
+	if m.dir {
+		m.size = 0
+	}
+	a.members[m.name] = m
+	for d := path.Dir(m.name); d != "."; d = path.Dir(d) {
+		if a.members[d] == nil {
+			a.members[d] = &member{name: d, dir: true}
+		}
+	}
+}
+
+// decompress returns a reader of the tar inside a compressed archive.
+func decompress(f *os.File) (io.Reader, func(), error) {
+	br := bufio.NewReaderSize(f, 1<<16)
+	head, _ := br.Peek(4)
+	if isZstd(head) {
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, zr.Close, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, nil, err
+	}
+	return zr, func() { zr.Close() }, nil
+}
+
+// stream reads a compressed archive once: metadata into memory, pages
+// images to the temporary folder when spool is set.
+func (a *Archive) stream(f *os.File, spool bool) error {
+	r, done, err := decompress(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.path, err)
+	}
+	defer done()
+	tr := tar.NewReader(r)
+	var meta int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.path, err)
+		}
+		name, err := header(h)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.path, err)
+		}
+		if name == "" {
+			continue
+		}
+		m := &member{name: name, size: h.Size, mtime: h.ModTime, dir: h.Typeflag == tar.TypeDir}
+		switch {
+		case m.dir:
+		case isPages(name):
+			if spool {
+				if m.spool, err = a.spoolOne(name, tr, h.Size); err != nil {
+					return err
+				}
+			}
+		default:
+			if meta += h.Size; meta > a.opts.MaxMeta {
+				return fmt.Errorf("%s: more than %d bytes of images besides pages", a.path, a.opts.MaxMeta)
+			}
+			m.data = make([]byte, h.Size)
+			if _, err := io.ReadFull(tr, m.data); err != nil {
+				return fmt.Errorf("%s: %s: %w", a.path, name, err)
+			}
+		}
+		a.add(m)
+	}
+	a.spooled = spool
+	return nil
+}
+
+func (a *Archive) spoolOne(name string, r io.Reader, size int64) (string, error) {
+	if a.tmp == "" {
+		dir, err := os.MkdirTemp(a.opts.TempDir, "critq-archive-")
+		if err != nil {
+			return "", err
+		}
+		a.tmp = dir
+	}
+	p := filepath.Join(a.tmp, path.Base(name))
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	n, err := io.Copy(out, io.LimitReader(r, size))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %s: %w", a.path, name, err)
+	}
+	return p, nil
+}
+
+// spoolPages makes the second pass over a compressed archive that copies
+// its pages images, once.
+func (a *Archive) spoolPages() error {
+	if a.spooled {
+		return nil
+	}
+	f, err := os.Open(a.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, done, err := decompress(f)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.path, err)
+		}
+		name, err := header(h)
+		if err != nil || name == "" || !isPages(name) {
+			continue
+		}
+		if m := a.members[name]; m != nil && m.spool == "" {
+			if m.spool, err = a.spoolOne(name, tr, h.Size); err != nil {
+				return err
+			}
+		}
+	}
+	a.spooled = true
+	return nil
+}
+
+// Close closes the archive and removes its temporary folder.
+func (a *Archive) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var err error
+	if a.f != nil {
+		err = a.f.Close()
+		a.f = nil
+	}
+	if a.tmp != "" {
+		if rerr := os.RemoveAll(a.tmp); err == nil {
+			err = rerr
+		}
+		a.tmp = ""
+	}
+	return err
+}
+
+// ReadFile returns a member kept at the archive root (config.dump,
+// spec.dump, ...) or in checkpoint/.
+func (a *Archive) ReadFile(name string) ([]byte, error) {
+	f, err := a.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// Dump opens the CRIU dump of the archive: checkpoint/, with the root's
+// stats-dump when checkpoint/ has none. The dump closes the archive when
+// it is closed.
+func (a *Archive) Dump() (*Dump, error) {
+	d, err := OpenFS(checkpointFS{a}, a.path)
+	if err != nil {
+		return nil, err
+	}
+	d.closer = a
+	return d, nil
+}
+
+// checkpointFS is the checkpoint/ folder with the root's stats-dump.
+type checkpointFS struct{ a *Archive }
+
+func (c checkpointFS) name(n string) string {
+	if n == "." {
+		return "checkpoint"
+	}
+	if n == "stats-dump" && c.a.members["checkpoint/stats-dump"] == nil {
+		return n
+	}
+	return "checkpoint/" + n
+}
+
+func (c checkpointFS) Open(n string) (fs.File, error) {
+	if !fs.ValidPath(n) {
+		return nil, &fs.PathError{Op: "open", Path: n, Err: fs.ErrInvalid}
+	}
+	if n == "." {
+		return c.a.openDir("checkpoint", c.ReadDir)
+	}
+	return c.a.Open(c.name(n))
+}
+
+func (c checkpointFS) ReadDir(n string) ([]fs.DirEntry, error) {
+	ents, err := c.a.ReadDir(c.name(n))
+	if err != nil || n != "." || c.a.members["checkpoint/stats-dump"] != nil {
+		return ents, err
+	}
+	if m := c.a.members["stats-dump"]; m != nil {
+		ents = append(ents, fs.FileInfoToDirEntry(m.info()))
+		sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	}
+	return ents, nil
+}
+
+func (c checkpointFS) Stat(n string) (fs.FileInfo, error) {
+	f, err := c.Open(n)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
+}
+
+// Open opens a member.
+func (a *Archive) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	if name == "." {
+		return a.openDir(".", a.ReadDir)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.members[name]
+	if m == nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	if m.dir {
+		return &archiveFile{m: m, r: io.NewSectionReader(bytes.NewReader(nil), 0, 0), dirs: func() ([]fs.DirEntry, error) { return a.readDir(name) }}, nil
+	}
+	switch {
+	case a.f != nil:
+		return &archiveFile{m: m, r: io.NewSectionReader(a.f, m.off, m.size)}, nil
+	case m.data != nil || !isPages(name):
+		return &archiveFile{m: m, r: io.NewSectionReader(bytes.NewReader(m.data), 0, int64(len(m.data)))}, nil
+	}
+	if m.spool == "" {
+		if err := a.spoolPages(); err != nil {
+			return nil, err
+		}
+	}
+	return os.Open(m.spool)
+}
+
+func (a *Archive) openDir(name string, list func(string) ([]fs.DirEntry, error)) (fs.File, error) {
+	m := &member{name: name, dir: true}
+	return &archiveFile{m: m, r: io.NewSectionReader(bytes.NewReader(nil), 0, 0), dirs: func() ([]fs.DirEntry, error) { return list(".") }}, nil
+}
+
+// ReadDir lists a folder of the archive.
+func (a *Archive) ReadDir(name string) ([]fs.DirEntry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.readDir(name)
+}
+
+func (a *Archive) readDir(name string) ([]fs.DirEntry, error) {
+	if name != "." {
+		if m := a.members[name]; m == nil || !m.dir {
+			return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrNotExist}
+		}
+	}
+	var out []fs.DirEntry
+	for _, n := range a.names {
+		if path.Dir(n) == name {
+			out = append(out, fs.FileInfoToDirEntry(a.members[n].info()))
+		}
+	}
+	return out, nil
+}
+
+// archiveFile is an open member; it implements io.ReaderAt and io.Seeker.
+type archiveFile struct {
+	m    *member
+	r    *io.SectionReader
+	dirs func() ([]fs.DirEntry, error)
+}
+
+func (f *archiveFile) Stat() (fs.FileInfo, error)                { return f.m.info(), nil }
+func (f *archiveFile) Read(p []byte) (int, error)                { return f.r.Read(p) }
+func (f *archiveFile) ReadAt(p []byte, off int64) (int, error)   { return f.r.ReadAt(p, off) }
+func (f *archiveFile) Seek(off int64, whence int) (int64, error) { return f.r.Seek(off, whence) }
+func (f *archiveFile) Close() error                              { return nil }
+func (f *archiveFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if f.dirs == nil {
+		return nil, errors.New("not a directory")
+	}
+	ents, err := f.dirs()
+	if err != nil || n <= 0 {
+		return ents, err
+	}
+	if len(ents) == 0 {
+		return nil, io.EOF
+	}
+	return ents[:min(n, len(ents))], nil
+}
+
+type memberInfo struct{ m *member }
+
+func (m *member) info() fs.FileInfo { return memberInfo{m} }
+
+func (i memberInfo) Name() string       { return path.Base(i.m.name) }
+func (i memberInfo) Size() int64        { return i.m.size }
+func (i memberInfo) ModTime() time.Time { return i.m.mtime }
+func (i memberInfo) IsDir() bool        { return i.m.dir }
+func (i memberInfo) Sys() any           { return nil }
+func (i memberInfo) Mode() fs.FileMode {
+	if i.m.dir {
+		return fs.ModeDir | 0o555
+	}
+	return 0o444
+}
+
+// openArchive opens the dump of a checkpoint archive for Open.
+func openArchive(p string) (*Dump, error) {
+	a, err := OpenArchive(p, ArchiveOptions{})
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.Dump()
+	if err != nil {
+		a.Close()
+	}
+	return d, err
+}
+
+// Close releases what the dump holds: the archive it was read from and
+// its temporary folder. A dump of a directory holds nothing.
+func (d *Dump) Close() error {
+	if d.closer == nil {
+		return nil
+	}
+	return d.closer.Close()
+}

@@ -1,0 +1,214 @@
+package dump_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/explore"
+	"github.com/critq/critq/mem"
+)
+
+// writeArchive packs dump folder dir as a container checkpoint archive:
+// its images under checkpoint/, stats-dump at the root, config.dump and
+// spec.dump beside them; compression "", "gz" or "zst".
+func writeArchive(t testing.TB, dir, compression string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	var closer io.Closer
+	switch compression {
+	case "gz":
+		zw := gzip.NewWriter(&buf)
+		w, closer = zw, zw
+	case "zst":
+		zw, err := zstd.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, closer = zw, zw
+	}
+	tw := tar.NewWriter(w)
+	add := func(name string, data []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("config.dump", []byte(`{"id":"c0ffee"}`))
+	add("spec.dump", []byte(`{"ociVersion":"1.0.0"}`))
+	if err := tw.WriteHeader(&tar.Header{Name: "checkpoint/", Mode: 0o700, Typeflag: tar.TypeDir}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || e.Name() == "MANIFEST.txt" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "stats-dump" {
+			add("stats-dump", data)
+			continue
+		}
+		add("checkpoint/"+e.Name(), data)
+	}
+	add("rootfs-diff.tar", []byte("not unpacked"))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if closer != nil {
+		if err := closer.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "checkpoint.tar."+compression)
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// views renders the explore views of a dump as text.
+func views(t *testing.T, d *dump.Dump) string {
+	m := mem.Open(d)
+	defer m.Close()
+	e := explore.New(d, m)
+	var b bytes.Buffer
+	for _, get := range []func() (explore.View, error){
+		func() (explore.View, error) { return e.XPs() }, func() (explore.View, error) { return e.XFds() },
+		func() (explore.View, error) { return e.XMems() }, func() (explore.View, error) { return e.XRss() },
+		func() (explore.View, error) { return e.Ps() }, func() (explore.View, error) { return e.Maps(0) },
+		func() (explore.View, error) { return e.Fds(0) }, func() (explore.View, error) { return e.Sockets() },
+	} {
+		v, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Text(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := m.Search(mem.Literal([]byte("HOME=")), mem.SearchOptions{}, func(h mem.Match) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(strings.Repeat("match\n", n))
+	return b.String()
+}
+
+func TestArchiveViews(t *testing.T) {
+	dirs := []string{"../testdata/dumps/sleep-plain", "../testdata/dumps/unix-sockets"}
+	if _, err := os.Stat("../../shared/corpus/proc-tree"); err == nil {
+		dirs = append(dirs, "../../shared/corpus/proc-tree", "../../shared/corpus/fds-zoo")
+	}
+	for _, dir := range dirs {
+		folder, err := dump.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := views(t, folder)
+		for _, comp := range []string{"", "gz", "zst"} {
+			t.Run(filepath.Base(dir)+"/"+comp, func(t *testing.T) {
+				p := writeArchive(t, dir, comp)
+				d, err := dump.Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				if d.File("stats-dump") == nil {
+					t.Error("stats-dump of the archive root is not in the dump")
+				}
+				if got := views(t, d); got != want {
+					t.Errorf("views of %s differ from the folder's", p)
+				}
+				a, err := dump.OpenArchive(p, dump.ArchiveOptions{SpoolPages: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer a.Close()
+				if b, err := a.ReadFile("config.dump"); err != nil || string(b) != `{"id":"c0ffee"}` {
+					t.Errorf("config.dump: %q, %v", b, err)
+				}
+				if _, err := a.ReadFile("rootfs-diff.tar"); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("rootfs-diff.tar was kept: %v", err)
+				}
+			})
+		}
+	}
+}
+
+func TestArchiveRefusesEscapes(t *testing.T) {
+	for _, h := range []*tar.Header{
+		{Name: "../evil", Typeflag: tar.TypeReg},
+		{Name: "/etc/passwd", Typeflag: tar.TypeReg},
+		{Name: "checkpoint/../../x", Typeflag: tar.TypeReg},
+		{Name: "checkpoint/link", Typeflag: tar.TypeSymlink, Linkname: "/etc"},
+		{Name: "checkpoint/hard", Typeflag: tar.TypeLink, Linkname: "config.dump"},
+	} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "checkpoint/", Typeflag: tar.TypeDir, Mode: 0o700})
+		h.Mode = 0o600
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Close()
+		p := filepath.Join(t.TempDir(), "a.tar")
+		os.WriteFile(p, buf.Bytes(), 0o600)
+		if a, err := dump.OpenArchive(p, dump.ArchiveOptions{}); err == nil {
+			a.Close()
+			t.Errorf("member %q (%c) accepted", h.Name, h.Typeflag)
+		}
+	}
+}
+
+// FuzzArchive opens arbitrary archives: no panic, and what opens can be
+// walked and read.
+func FuzzArchive(f *testing.F) {
+	seed := writeArchive(f, "../testdata/dumps/sleep-plain", "")
+	b, err := os.ReadFile(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b[:3072]) // config.dump, spec.dump, checkpoint/ and the first image
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "a")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := dump.OpenArchive(p, dump.ArchiveOptions{MaxMeta: 1 << 20})
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		fs.WalkDir(a, ".", func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				a.ReadFile(path)
+			}
+			return nil
+		})
+		if d, err := a.Dump(); err == nil {
+			for _, f := range d.Files() {
+				f.Image()
+			}
+		}
+	})
+}
