@@ -312,3 +312,48 @@ func (s *scanner) readBack(pid uint32, from, to uint64) []byte {
 	}
 	return nil
 }
+
+// Held returns the bytes of memory the dump holds for task pid: private
+// (its own pages, in this dump or its parents) and shared (pages of the
+// shared memory objects its MAP_SHARED mappings show).
+func (m *Memory) Held(pid uint32) (private, shared uint64, err error) {
+	t, err := m.task(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, vma := range t.vmas {
+		spans, err := m.heldSpans(pid, vma)
+		if err != nil {
+			return 0, 0, err
+		}
+		_, isShm := m.ShmemID(vma)
+		for _, s := range spans {
+			if isShm && vma.GetFlags()&mapShared != 0 {
+				shared += s.end - s.start
+			} else {
+				private += s.end - s.start
+			}
+		}
+	}
+	return private, shared, nil
+}
+
+// Spans returns the address ranges of pid whose bytes the dump holds, in
+// address order: [start, end) pairs.
+func (m *Memory) Spans(pid uint32) ([][2]uint64, error) {
+	t, err := m.task(pid)
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]uint64
+	for _, vma := range t.vmas {
+		spans, err := m.heldSpans(pid, vma)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range spans {
+			out = append(out, [2]uint64{s.start, s.end})
+		}
+	}
+	return out, nil
+}

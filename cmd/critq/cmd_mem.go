@@ -1,0 +1,267 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/critq/critq/explore"
+	"github.com/critq/critq/mem"
+)
+
+func init() {
+	register(&command{name: "mem", summary: "memory of the tasks: sizes, hexdump, search", run: runMem})
+}
+
+const memUsage = `usage: critq mem [flags] DUMP                        memory sizes of every task
+       critq mem [flags] DUMP PID [ADDR [LEN]]         hexdump (xxd layout) or --raw bytes
+       critq mem search [flags] DUMP PATTERN           find a string, --hex bytes or a --regex
+
+The sizes are the bytes of pages the dump holds: MEMORY SIZE for the
+task's own pages, SHARED MEMORY SIZE for the shared memory, memfd and SysV
+segments it maps shared. Without ADDR the hexdump shows every page the dump
+holds of the task; LEN defaults to 256. A page the dump does not hold is
+zero in anonymous memory; in a file mapping it is an error that names the
+file and offset. ADDR and LEN take 0x for hex.
+
+search matches raw bytes (any value) in the pages the dump holds, of every
+task or of -p PID, and prints pid, address, the VMA and its file, and
+--context bytes around the match (escaped).
+` + dumpArgHelp
+
+func runMem(c *cli, args []string) error {
+	if len(args) > 0 && args[0] == "search" {
+		return runMemSearch(c, args[1:])
+	}
+	fs := c.newFlags("mem", memUsage)
+	pageSize := fs.Int("page-size", 0, "page size of the dump (default: from the dump)")
+	raw := fs.Bool("raw", false, "write the bytes as they are instead of a hexdump")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 4 {
+		return usageErrorf("mem: %s", firstLine(memUsage))
+	}
+	e, done, err := openExplorer(pos[0], *pageSize)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m := e.Memory()
+	if len(pos) == 1 {
+		return memTable(c.stdout, e)
+	}
+	pid, err := parsePID(pos[1])
+	if err != nil {
+		return err
+	}
+	var spans [][2]uint64
+	if len(pos) == 2 {
+		if spans, err = m.Spans(pid); err != nil {
+			return viewError(err)
+		}
+	} else {
+		addr, err := strconv.ParseUint(pos[2], 0, 64)
+		if err != nil {
+			return usageErrorf("mem: bad address %q", pos[2])
+		}
+		n := uint64(256)
+		if len(pos) == 4 {
+			if n, err = strconv.ParseUint(pos[3], 0, 32); err != nil || n > mem.MaxRead {
+				return usageErrorf("mem: bad length %q (at most %d)", pos[3], mem.MaxRead)
+			}
+		}
+		spans = [][2]uint64{{addr, addr + n}}
+	}
+	for _, s := range spans {
+		for a := s[0]; a < s[1]; {
+			n := min(s[1]-a, 1<<20)
+			b, rerr := m.Read(pid, a, int(n))
+			if *raw {
+				_, err = c.stdout.Write(b)
+			} else {
+				err = hexdump(c.stdout, a, b)
+			}
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			if rerr != nil {
+				return withCode(exitError, rerr)
+			}
+			a += n
+		}
+	}
+	return nil
+}
+
+// openExplorer opens a dump for reading memory (spooling the pages of a
+// compressed archive in the same pass); done closes it.
+func openExplorer(p string, pageSize int) (*explore.Explorer, func(), error) {
+	d, err := openDump(p, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := mem.Open(d, mem.PageSize(pageSize))
+	return explore.New(d, m), func() { m.Close(); d.Close() }, nil
+}
+
+func memTable(w io.Writer, e *explore.Explorer) error {
+	tasks, err := e.Tasks()
+	if err != nil {
+		return viewError(err)
+	}
+	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "PID\tPROCESS NAME\tMEMORY SIZE\tSHARED MEMORY SIZE")
+	for _, t := range tasks {
+		priv, shared, err := e.Memory().Held(t.PID)
+		if err != nil {
+			return viewError(err)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.PID, t.Comm(), byteSize(priv), byteSize(shared))
+	}
+	return tw.Flush()
+}
+
+// byteSize prints n in KiB, MiB or GiB with one decimal.
+func byteSize(n uint64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f, i := float64(n), 0
+	for f >= 1024 && i < len(units)-1 {
+		f, i = f/1024, i+1
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}
+
+// hexdump writes b as xxd does, with addresses from addr.
+func hexdump(w io.Writer, addr uint64, b []byte) error {
+	var sb strings.Builder
+	for off := 0; off < len(b); off += 16 {
+		line := b[off:min(off+16, len(b))]
+		fmt.Fprintf(&sb, "%08x: ", addr+uint64(off))
+		for i := 0; i < 16; i++ {
+			if i < len(line) {
+				fmt.Fprintf(&sb, "%02x", line[i])
+			} else {
+				sb.WriteString("  ")
+			}
+			if i%2 == 1 {
+				sb.WriteByte(' ')
+			}
+		}
+		sb.WriteByte(' ')
+		for _, c := range line {
+			if c < 0x20 || c > 0x7e {
+				c = '.'
+			}
+			sb.WriteByte(c)
+		}
+		sb.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+const memSearchUsage = `usage: critq mem search [--regex|--hex] [-p PID] [--context N] DUMP PATTERN
+
+Finds PATTERN in the memory the dump holds: a string (its bytes), bytes
+given in hex with --hex ("deadbeef"), or a regular expression over bytes
+with --regex (a match is at most 4096 bytes). Prints one line per match:
+pid, address, the VMA (range, permissions, file) and the context.
+` + dumpArgHelp
+
+func runMemSearch(c *cli, args []string) error {
+	fs := c.newFlags("mem search", memSearchUsage)
+	isRegex := fs.Bool("regex", false, "PATTERN is a regular expression")
+	isHex := fs.Bool("hex", false, "PATTERN is bytes in hex")
+	pidFlag := fs.Uint("p", 0, "search only the task with this pid")
+	context := fs.Int("context", 16, "bytes of context shown around a match")
+	pageSize := fs.Int("page-size", 0, "page size of the dump (default: from the dump)")
+	format := formatFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageErrorf("mem search: %s", firstLine(memSearchUsage))
+	}
+	var p mem.Pattern
+	switch {
+	case *isRegex && *isHex:
+		return usageErrorf("mem search: --regex and --hex exclude each other")
+	case *isRegex:
+		re, err := regexp.Compile(pos[1])
+		if err != nil {
+			return withCode(exitCompile, fmt.Errorf("mem search: %w", err))
+		}
+		p = mem.Regexp(re)
+	case *isHex:
+		b, err := hex.DecodeString(strings.ReplaceAll(pos[1], " ", ""))
+		if err != nil || len(b) == 0 {
+			return usageErrorf("mem search: bad hex pattern %q", pos[1])
+		}
+		p = mem.Literal(b)
+	default:
+		if pos[1] == "" {
+			return usageErrorf("mem search: empty pattern")
+		}
+		p = mem.Literal([]byte(pos[1]))
+	}
+	opts := mem.SearchOptions{Context: max(*context, 0)}
+	if *pidFlag != 0 {
+		opts.PIDs = []uint32{uint32(*pidFlag)}
+	}
+	e, done, err := openExplorer(pos[0], *pageSize)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m := e.Memory()
+	maps := map[uint32]*explore.Maps{}
+	n := 0
+	err = m.Search(p, opts, func(h mem.Match) error {
+		n++
+		mp := maps[h.PID]
+		if mp == nil {
+			var err error
+			if mp, err = e.Maps(h.PID); err != nil {
+				return err
+			}
+			maps[h.PID] = mp
+		}
+		vma := ""
+		for _, l := range mp.Tasks[0].Lines {
+			if s := l.String(); strings.HasPrefix(s, fmt.Sprintf("%08x-", h.VMA.GetStart())) {
+				vma = fmt.Sprintf("%08x-%08x %s %s", h.VMA.GetStart(), h.VMA.GetEnd(), l.Perms, l.Path)
+			}
+		}
+		if *format == "json" {
+			_, err := fmt.Fprintf(c.stdout, `{"pid":%d,"addr":"0x%x","vma":%q,"match":%q,"before":%q,"after":%q}`+"\n",
+				h.PID, h.Addr, strings.TrimSpace(vma), h.Data, h.Before, h.After)
+			return err
+		}
+		_, err := fmt.Fprintf(c.stdout, "%d 0x%x %s: %s[%s]%s\n", h.PID, h.Addr, strings.TrimSpace(vma),
+			escape(h.Before), escape(h.Data), escape(h.After))
+		return err
+	})
+	if err != nil {
+		return viewError(err)
+	}
+	if n == 0 {
+		return silentError{code: exitFalse}
+	}
+	return nil
+}
+
+// escape shows bytes as Go string literal text without the quotes.
+func escape(b []byte) string {
+	q := strconv.Quote(string(b))
+	return q[1 : len(q)-1]
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"flag"
+
+	"strconv"
+
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/explore"
+	"github.com/critq/critq/mem"
+)
+
+func init() {
+	for _, v := range []struct {
+		name, summary, usage string
+		get                  func(e *explore.Explorer, pid uint32) (explore.View, error)
+	}{
+		{"ps", "process tree like ps -ejH, with command lines read from memory", psUsage,
+			func(e *explore.Explorer, _ uint32) (explore.View, error) { return e.Ps() }},
+		{"maps", "memory maps of a task as /proc/PID/maps shows them", mapsUsage,
+			func(e *explore.Explorer, pid uint32) (explore.View, error) { return e.Maps(pid) }},
+		{"fds", "file descriptors of a task like ls -l /proc/PID/fd", fdsUsage,
+			func(e *explore.Explorer, pid uint32) (explore.View, error) { return e.Fds(pid) }},
+		{"sockets", "sockets of a dump like ss -anp", socketsUsage,
+			func(e *explore.Explorer, _ uint32) (explore.View, error) { return e.Sockets() }},
+		{"inspect", "summary of a dump: processes, files, sockets, mounts, namespaces, statistics", inspectUsage,
+			func(e *explore.Explorer, _ uint32) (explore.View, error) { return e.Inspect() }},
+	} {
+		register(&command{name: v.name, summary: v.summary, run: func(c *cli, args []string) error {
+			return c.runView(v.name, v.usage, args, v.get)
+		}})
+	}
+}
+
+const dumpArgHelp = `DUMP is a dump directory or a container checkpoint archive (tar, tar.gz,
+tar.zst, as Podman, CRI-O and Kubernetes write them).
+`
+
+const psUsage = `usage: critq ps [--format text|json] DUMP
+
+Prints the process tree: pid, ppid, pgid, sid, state (ALIVE, DEAD,
+STOPPED, ZOMBIE), threads, uid and the command line read from the task's
+memory; children are indented under their parent as ps -ejH does.
+` + dumpArgHelp
+
+const mapsUsage = `usage: critq maps [--format text|json] DUMP [PID]
+
+Prints the VMAs of task PID (of every task without PID) in the layout of
+/proc/PID/maps, paths resolved: files (" (deleted)" when unlinked), [heap],
+[stack] (the VMA that holds mm_start_stack), [vdso], [vvar] (CRIU keeps
+[vvar] and [vvar_vclock] as one VMA), [vsyscall], /dev/zero (deleted),
+/memfd:NAME (deleted), /[aio] (deleted). Device and inode numbers are not
+in CRIU's images: critq prints 00:00 and 0 for every mapping.
+` + dumpArgHelp
+
+const fdsUsage = `usage: critq fds [--format text|json] DUMP [PID]
+
+Prints the file descriptors of task PID (of every task without PID) as
+"MODE FD -> TARGET", the mode and target that ls -l /proc/PID/fd shows
+(pipe:[N], socket:[INO], anon_inode:[eventfd], paths ...). Zombies have none.
+` + dumpArgHelp
+
+const socketsUsage = `usage: critq sockets [--format text|json] DUMP
+
+Prints every socket as ss -anp does: netid, state, receive and send
+queues (TCP queues from tcp-stream images, unix queues from sk-queues.img,
+a listener's backlog as its Send-Q), local and peer address:port, and the
+tasks that hold it.
+` + dumpArgHelp
+
+const inspectUsage = `usage: critq inspect [--format text|json] DUMP
+
+Prints a summary tree like checkpointctl inspect: the process tree with
+command lines, each task's descriptors, sockets, mounts, the namespaces of
+the root task and the statistics of stats-dump.
+` + dumpArgHelp
+
+// openDump opens a dump directory or checkpoint archive; spool asks a
+// compressed archive to copy its pages out in the same pass.
+func openDump(p string, spool bool) (*dump.Dump, error) {
+	if dump.IsArchive(p) {
+		a, err := dump.OpenArchive(p, dump.ArchiveOptions{SpoolPages: spool})
+		if err != nil {
+			return nil, withCode(exitBadImage, err)
+		}
+		d, err := a.Dump()
+		if err != nil {
+			a.Close()
+			return nil, withCode(exitBadImage, err)
+		}
+		return d, nil
+	}
+	d, err := dump.Open(p)
+	if err != nil {
+		return nil, withCode(exitBadImage, err)
+	}
+	return d, nil
+}
+
+// formatFlag adds --format to fs.
+func formatFlag(fs *flag.FlagSet) *string {
+	return fs.String("format", "text", "output format: text or json")
+}
+
+func parsePID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 {
+		return 0, usageErrorf("bad pid %q", s)
+	}
+	return uint32(n), nil
+}
+
+// viewError maps an error of a view to an exit code: bad images are 4.
+func viewError(err error) error {
+	var coded interface{ ExitCode() int }
+	if err == nil || errors.As(err, &coded) {
+		return err
+	}
+	return withCode(exitBadImage, err)
+}
+
+func (c *cli) runView(name, usage string, args []string, get func(*explore.Explorer, uint32) (explore.View, error)) error {
+	fs := c.newFlags(name, usage)
+	format := formatFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	takesPID := name == "maps" || name == "fds"
+	if len(pos) < 1 || len(pos) > 1 && !takesPID || len(pos) > 2 {
+		return usageErrorf("%s: %s", name, firstLine(usage))
+	}
+	if *format != "text" && *format != "json" {
+		return usageErrorf("%s: unknown format %q (text or json)", name, *format)
+	}
+	var pid uint32
+	if len(pos) == 2 {
+		if pid, err = parsePID(pos[1]); err != nil {
+			return err
+		}
+	}
+	d, err := openDump(pos[0], name == "ps" || name == "inspect")
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	m := mem.Open(d)
+	defer m.Close()
+	e := explore.New(d, m)
+	if pid != 0 {
+		if _, err := e.Task(pid); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	v, err := get(e, pid)
+	if err != nil {
+		return viewError(err)
+	}
+	if err := explore.Write(c.stdout, v, *format); err != nil {
+		return withCode(exitError, err)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
