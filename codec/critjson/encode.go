@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -513,8 +514,14 @@ func Encode(w io.Writer, r *codec.Reader, o Options) error {
 		if err != nil {
 			return err
 		}
+		// Grow once to about the size of the entry's JSON: a large entry
+		// (the VMAs of an mm image) would otherwise be copied at each
+		// doubling.
+		est := min(6*len(ent.Payload)+2*len(ent.Extra), 1<<28)
 		if o.Pretty {
-			entry, err = e.appendEntry(entry[:0], k, ent, &o)
+			entry = slices.Grow(entry[:0], est)
+			buf = slices.Grow(buf, 3*est)
+			entry, err = e.appendEntry(entry, k, ent, &o)
 			if err != nil {
 				return entryError(r, ent, err)
 			}
@@ -527,6 +534,7 @@ func Encode(w io.Writer, r *codec.Reader, o Options) error {
 			if n > 0 {
 				buf = append(buf, ", "...)
 			}
+			buf = slices.Grow(buf, est)
 			buf, err = e.appendEntry(buf, k, ent, &o)
 			if err != nil {
 				return entryError(r, ent, err)

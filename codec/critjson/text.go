@@ -104,11 +104,10 @@ func decodeBase64(s []byte) ([]byte, error) {
 		for len(trimmed) > 0 && trimmed[len(trimmed)-1] == '=' {
 			trimmed = trimmed[:len(trimmed)-1]
 		}
-		n2, err2 := base64.RawStdEncoding.Decode(out, trimmed)
-		if err2 != nil {
+		out = make([]byte, base64.RawStdEncoding.DecodedLen(len(trimmed)))
+		if n, err = base64.RawStdEncoding.Decode(out, trimmed); err != nil {
 			return nil, errors.New("invalid base64")
 		}
-		n = n2
 	}
 	return out[:n], nil
 }
