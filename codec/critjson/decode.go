@@ -62,7 +62,7 @@ func Decode(doc []byte, o Options) (*Image, error) {
 	err := d.object(func(key []byte, at int) error {
 		switch string(key) {
 		case "magic":
-			magicAt = at
+			magicAt = d.pos
 			var err error
 			d.push("magic", -1)
 			if d.peek() != '"' {

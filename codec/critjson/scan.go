@@ -136,9 +136,9 @@ func (s *scanner) kindOf() string {
 	return "a number"
 }
 
-// object reads an object, calling fn for each key with the position at
-// the value; fn must consume the value.
-func (s *scanner) object(fn func(key []byte, at int) error) error {
+// object reads an object, calling fn for each key with the offset of the
+// key and the position at the value; fn must consume the value.
+func (s *scanner) object(fn func(key []byte, keyAt int) error) error {
 	if err := s.expect('{'); err != nil {
 		return err
 	}
@@ -150,6 +150,7 @@ func (s *scanner) object(fn func(key []byte, at int) error) error {
 		if s.peek() != '"' {
 			return s.unexpected("a key")
 		}
+		keyAt := s.pos
 		key, err := s.str()
 		if err != nil {
 			return err
@@ -157,9 +158,8 @@ func (s *scanner) object(fn func(key []byte, at int) error) error {
 		if err := s.expect(':'); err != nil {
 			return err
 		}
-		at := s.pos
 		s.ws()
-		if err := fn(key, at); err != nil {
+		if err := fn(key, keyAt); err != nil {
 			return err
 		}
 		switch s.peek() {
