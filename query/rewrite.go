@@ -597,7 +597,10 @@ type rewriteResult struct {
 // Text without them, and text it cannot parse, is returned unchanged, so
 // that CEL's parser reports any syntax error in the user's own text.
 func rewriteBitwise(src string) rewriteResult {
-	same := rewriteResult{text: src, pos: posMap{segs: []posSegment{{0, 0, len(src)}}, size: len(src)}}
+	same := rewriteResult{text: src, pos: posMap{size: len(src)}}
+	if src != "" {
+		same.pos.segs = []posSegment{{0, 0, len(src)}}
+	}
 	toks := tokenizeCEL(src)
 	found := false
 	for _, t := range toks {

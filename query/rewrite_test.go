@@ -162,9 +162,9 @@ func checkPosMap(t *testing.T, in string, rw rewriteResult) {
 		}
 		switch {
 		case s.n > 0 && (s.out+s.n != end || s.in+s.n > len(in) || rw.text[s.out:end] != in[s.in:s.in+s.n]):
-			t.Fatalf("rewriteBitwise(%q): posSegment %+v: %q is not a copy of the input", in, s, rw.text[s.out:end])
+			t.Fatalf("rewriteBitwise(%q): segment %+v: %q is not a copy of the input", in, s, rw.text[s.out:end])
 		case s.n == 0 && (s.in >= len(in) || !strings.ContainsRune("&|^~<>", rune(in[s.in]))):
-			t.Fatalf("rewriteBitwise(%q): posSegment %+v does not map to an operator", in, s)
+			t.Fatalf("rewriteBitwise(%q): segment %+v does not map to an operator", in, s)
 		}
 	}
 	for i := 0; i <= len(rw.text); i++ {
