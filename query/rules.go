@@ -451,7 +451,7 @@ func (c *ruleChecker) checkWith(e celast.Expr, entry protoreflect.MessageDescrip
 			c.errorf(v.ID(), "with(): %s is %s, not %s", fp.text, fp.want(), vt)
 			continue
 		}
-		if lit, ok := literalValue(v); ok {
+		if lit, ok := literalValue(v); ok && fp.extra == "" && lit != types.NullValue {
 			if _, err := fp.convert(lit, nil, 0); err != nil {
 				c.errorf(v.ID(), "with(): %s: %v", fp.text, err)
 			}
@@ -844,19 +844,69 @@ func convertScalar(fd protoreflect.FieldDescriptor, v ref.Val, order codec.ByteO
 	return bad()
 }
 
-// ruleEval is the state that with() and drop() share during the evaluation
-// of one entry.
+// ruleEval is the state that with() and drop() share with Eval. Several
+// entries may be evaluated at once: mu guards the maps and the order.
 type ruleEval struct {
-	mu          sync.Mutex
 	msg         protoreflect.MessageDescriptor
 	adapter     types.Adapter
 	maxRepeated int
 	drop        proto.Message // the value of drop(), told apart by identity
-	order       codec.ByteOrder
-	// extras holds the extra data set by with() on the messages it built
-	// during this evaluation.
+
+	mu    sync.Mutex
+	order codec.ByteOrder
+	// extras holds the extra data set by with() on the messages it built,
+	// until Eval takes it (or forget drops what chained calls left).
 	extras map[proto.Message]*extraEdit
-	paths  map[string]*fieldPath
+	paths  map[string]*fieldPath // resolved paths by message and key
+}
+
+func (ev *ruleEval) setOrder(o codec.ByteOrder) {
+	ev.mu.Lock()
+	ev.order = o
+	ev.mu.Unlock()
+}
+
+func (ev *ruleEval) byteOrder() codec.ByteOrder {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.order
+}
+
+func (ev *ruleEval) extrasOf(m proto.Message, take bool) *extraEdit {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	e := ev.extras[m]
+	if take {
+		delete(ev.extras, m)
+	}
+	return e
+}
+
+func (ev *ruleEval) setExtras(m proto.Message, e *extraEdit) {
+	ev.mu.Lock()
+	ev.extras[m] = e
+	ev.mu.Unlock()
+}
+
+// forget drops the extras of intermediate messages.
+func (ev *ruleEval) forget() {
+	ev.mu.Lock()
+	clear(ev.extras)
+	ev.mu.Unlock()
+}
+
+func (ev *ruleEval) path(md protoreflect.MessageDescriptor, key string, vars []string) (*fieldPath, error) {
+	cacheKey := string(md.FullName()) + "\x00" + key
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if fp := ev.paths[cacheKey]; fp != nil {
+		return fp, nil
+	}
+	fp, err := resolvePath(md, key, vars)
+	if err == nil {
+		ev.paths[cacheKey] = fp
+	}
+	return fp, err
 }
 
 // extraEdit is extra data set through with().
@@ -892,21 +942,16 @@ func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
 	sort.Strings(keys)
 	out := proto.Clone(m)
 	var edit *extraEdit
-	if prev := ev.extras[m]; prev != nil {
+	if prev := ev.extrasOf(m, false); prev != nil {
 		edit = &extraEdit{set: map[string][]byte{}}
 		for k, v := range prev.set {
 			edit.set[k] = v
 		}
 	}
 	for _, k := range keys {
-		cacheKey := string(md.FullName()) + "\x00" + k
-		fp := ev.paths[cacheKey]
-		if fp == nil {
-			var err error
-			if fp, err = resolvePath(md, k, vars); err != nil {
-				return types.NewErr("with(): %v", err)
-			}
-			ev.paths[cacheKey] = fp
+		fp, err := ev.path(md, k, vars)
+		if err != nil {
+			return types.NewErr("with(): %v", err)
 		}
 		v, _ := mp.Find(types.String(k))
 		if fp.extra != "" {
@@ -930,7 +975,7 @@ func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
 		}
 	}
 	if edit != nil {
-		ev.extras[out] = edit
+		ev.setExtras(out, edit)
 	}
 	return ev.adapter.NativeToValue(out)
 }
@@ -956,7 +1001,7 @@ func (ev *ruleEval) set(m protoreflect.Message, fp *fieldPath, v ref.Val) error 
 		m.Clear(leaf.fd)
 		return nil
 	}
-	vals, err := fp.convert(v, ev.order, ev.maxRepeated)
+	vals, err := fp.convert(v, ev.byteOrder(), ev.maxRepeated)
 	if err != nil {
 		return err
 	}
@@ -1027,13 +1072,13 @@ func (a *ruleActivation) Parent() interpreter.Activation { return nil }
 
 // Eval evaluates the rule on one entry. in is not modified. order is the
 // byte order of the image (for addresses given as text); nil is
-// little-endian. Errors wrap context.Cause when ctx ends.
+// little-endian. Errors wrap context.Cause when ctx ends. Entries may be
+// evaluated concurrently when they come from images of one byte order.
 func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, order codec.ByteOrder) (RuleOutcome, error) {
 	ev := r.ev
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	ev.order = order
-	clear(ev.extras)
+	if order != ev.byteOrder() {
+		ev.setOrder(order)
+	}
 	val, _, err := r.prg.ContextEval(ctx, &ruleActivation{e: in, x: &x})
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
@@ -1052,7 +1097,7 @@ func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, o
 		return RuleOutcome{Msg: in, Extra: x}, nil
 	}
 	out := RuleOutcome{Msg: m, Extra: x, Matched: true}
-	if edit := ev.extras[m]; edit != nil {
+	if edit := ev.extrasOf(m, true); edit != nil {
 		lengths := extraLengths[r.Kind.Extra]
 		mr := m.ProtoReflect()
 		for name, b := range edit.set {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 
@@ -112,26 +114,85 @@ func sortChanges(cs []*EntryChange) {
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].File < cs[j].File })
 }
 
-// applyFile runs the rules idx over the entries of one image.
+// parallelMin is the number of entries below which an image is evaluated
+// by one goroutine.
+const parallelMin = 4096
+
+// applyFile runs the rules idx over the entries of one image. Large images
+// are split in contiguous ranges evaluated at once, one per CPU; the changes
+// and counts are merged in entry order.
 func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
 	img, err := f.Image()
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := f.Messages()
-	if err != nil {
-		return nil, err
+	for _, ri := range idx {
+		rules[ri].ev.setOrder(img.Header.Order)
 	}
+	defer func() {
+		for _, ri := range idx {
+			rules[ri].ev.forget()
+		}
+	}()
+	n := len(img.Entries)
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/parallelMin))
+	type part struct {
+		changes []*EntryChange
+		stats   []RuleStats
+		err     error
+	}
+	parts := make([]part, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &parts[w]
+			p.stats = make([]RuleStats, len(stats))
+			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats)
+		}()
+	}
+	wg.Wait()
+	var out []*EntryChange
+	for _, p := range parts {
+		if p.err != nil {
+			return nil, p.err
+		}
+		out = append(out, p.changes...)
+		for i, st := range p.stats {
+			stats[i].Entries += st.Entries
+			stats[i].Matched += st.Matched
+			stats[i].Changed += st.Changed
+			stats[i].Dropped += st.Dropped
+		}
+	}
+	return out, nil
+}
+
+// applyRange runs the rules over entries lo to hi of an image. It stops at
+// the first error.
+func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
 	k := f.Kind
 	order := img.Header.Order
 	splitExtra := extraVars(k) != nil
 	var out []*EntryChange
-	for i, ent := range img.Entries {
-		if k.MessageFor(i) != k.Entry || i >= len(msgs) {
+	for i := lo; i < hi; i++ {
+		ent := img.Entries[i]
+		if k.MessageFor(i) != k.Entry {
 			continue // the head of pagemap and ghost-file images
+		}
+		if i%256 == 0 {
+			if err := context.Cause(ctx); err != nil {
+				return nil, err
+			}
 		}
 		fail := func(r *Rule, err error) error {
 			return &RuleEvalError{Where: r.Source.Where, File: f.Name, Entry: i, Offset: ent.Offset, Err: err}
+		}
+		old, err := ent.Message()
+		if err != nil {
+			return nil, &codec.Error{File: f.Name, Kind: k.Name, Entry: i, Offset: ent.Offset, Err: err}
 		}
 		var x codec.ExtraParts
 		if splitExtra {
@@ -139,7 +200,7 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 				return nil, err
 			}
 		}
-		cur, curX, dropped := msgs[i], x, false
+		cur, curX, dropped := old, x, false
 		for _, ri := range idx {
 			r := rules[ri]
 			st := &stats[ri]
@@ -162,19 +223,20 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			}
 			cur, curX = o.Msg, o.Extra
 		}
-		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: msgs[i], OldExtra: x}
+		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: old, OldExtra: x}
 		switch {
 		case dropped:
 			c.Drop = true
-		case cur == msgs[i] || proto.Equal(cur, msgs[i]) && extrasEqual(curX, x):
+		case cur == old || proto.Equal(cur, old) && extrasEqual(curX, x):
 			continue
 		default:
+			last := rules[idx[len(idx)-1]]
 			c.New, c.NewExtra = cur, curX
 			if c.Payload, err = proto.Marshal(cur); err != nil {
-				return nil, fail(rules[idx[len(idx)-1]], fmt.Errorf("the new entry cannot be written: %v", err))
+				return nil, fail(last, fmt.Errorf("the new entry cannot be written: %v", err))
 			}
 			if len(c.Payload) > codec.DefaultMaxSize {
-				return nil, fail(rules[idx[len(idx)-1]], fmt.Errorf("the new entry is %d bytes, more than the limit of %d", len(c.Payload), codec.DefaultMaxSize))
+				return nil, fail(last, fmt.Errorf("the new entry is %d bytes, more than the limit of %d", len(c.Payload), codec.DefaultMaxSize))
 			}
 			c.Extra = ent.Extra
 			if splitExtra && !extrasEqual(curX, x) {

@@ -144,7 +144,7 @@ func runTransform(c *cli, args []string) error {
 	res, err := query.ApplyRules(ctx, d, rules)
 	if err != nil {
 		var ee *query.RuleEvalError
-		if errors.As(err, &ee) {
+		if errors.As(err, &ee) || ctx.Err() != nil {
 			return withCode(exitError, err)
 		}
 		return withCode(exitBadImage, err)

@@ -1,0 +1,395 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/critq/critq/codec"
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/magic"
+	"github.com/critq/critq/proto/images"
+	"github.com/critq/critq/transform"
+)
+
+func mustRules(t testing.TB, o RuleOptions, srcs ...string) []*Rule {
+	t.Helper()
+	var rs []RuleSource
+	for i, s := range srcs {
+		r, err := ParseRule(fmt.Sprintf("rule %d", i+1), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	rules, err := CompileRules(rs, o)
+	if err != nil {
+		t.Fatalf("CompileRules(%q): %v", srcs, err)
+	}
+	return rules
+}
+
+func mustOpenRuleDump(t testing.TB, dir string) *dump.Dump {
+	t.Helper()
+	d, err := dump.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestRuleKind(t *testing.T) {
+	cases := []struct{ name, want, err string }{
+		{"files", "FILES", ""},
+		{"FILES", "FILES", ""},
+		{"Core", "CORE", ""},
+		{"tcp-stream", "TCP_STREAM", ""},
+		{"tcp_stream", "TCP_STREAM", ""},
+		{"pipes-data", "PIPES_DATA", ""},
+		{"sk-queues", "SK_QUEUES", ""},
+		{"fdinfo", "FDINFO", ""},
+		{"inotify", "INOTIFY_FILE", ""},
+		{"mountpoints", "MNTS", ""},
+		{"sigacts", "SIGACT", ""},
+		{"pagemap-shmem", "SHMEM_PAGEMAP", ""},
+		{"pages", "", "raw data and are never rewritten"},
+		{"nope", "", `unknown image kind "nope"`},
+	}
+	for _, tc := range cases {
+		k, err := RuleKind(tc.name)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("RuleKind(%q) error %v, wanted %q", tc.name, err, tc.err)
+		case tc.err == "" && (err != nil || k.Name != tc.want):
+			t.Errorf("RuleKind(%q) = %v, %v, wanted %s", tc.name, k, err, tc.want)
+		}
+	}
+}
+
+func TestParseRuleFile(t *testing.T) {
+	cases := []struct {
+		name, text string
+		want       []RuleSource
+		err        string
+	}{
+		{"empty", "# nothing\n\n", nil, ""},
+		{"two rules", "rule files: e # keep\nrule core: e.with({\"tc.comm\": \"x#y\"})\n", []RuleSource{
+			{Where: "r:1", Kind: "files", Expr: "e"},
+			{Where: "r:2", Kind: "core", Expr: `e.with({"tc.comm": "x#y"})`},
+		}, ""},
+		{"continued", "\nrule files: e.with({\n  \"reg.name\": \"/a\",  # the path\n  \"reg.pos\": 0})\nrule mm: e\n", []RuleSource{
+			{Where: "r:2", Kind: "files", Expr: "e.with({\n  \"reg.name\": \"/a\",  \n  \"reg.pos\": 0})"},
+			{Where: "r:5", Kind: "mm", Expr: "e"},
+		}, ""},
+		{"not a rule", "files: e\n", nil, "r:1: expected a rule: rule KIND: EXPR"},
+		{"no kind", "rule e.with({})\n", nil, "r:1: a rule is KIND: EXPR"},
+		{"open bracket", "rule files: e.with({\n", nil, "r:1: a bracket is never closed"},
+		{"unbalanced", "rule files: e)\n", nil, "r:1: unbalanced ')'"},
+		{"unterminated", "rule files: \"e\n", nil, "r:1: unterminated string"},
+	}
+	for _, tc := range cases {
+		got, err := ParseRuleFile("r", tc.text)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err && !strings.HasPrefix(err.Error(), tc.err) {
+				t.Errorf("%s: ParseRuleFile error %v, wanted %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: ParseRuleFile = %q, %v, wanted %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// TestRuleCompileErrors checks errors found when the rule compiles: with a
+// caret at the key or value.
+func TestRuleCompileErrors(t *testing.T) {
+	cases := []struct{ rule, want string }{
+		{`files: e.with({"reg.nam": 1})`, "ERROR: <input>:1:9: with(): reg.nam: no field \"nam\" in critq.images.reg_file_entry (fields: id, flags, pos, fown, name, mnt_id, size, ext, mode, build_id, checksum, checksum_config, checksum_parameter)\n | e.with({\"reg.nam\": 1})\n | ........^"},
+		{`files: e.with({"reg.name": 1})`, "ERROR: <input>:1:21: with(): reg.name is a string, not int\n | e.with({\"reg.name\": 1})\n | ....................^"},
+		{`files: e.type & 1 == 1 ? e.with({"reg.size": "x"}) : e`, "ERROR: <input>:1:39: with(): reg.size is an integer (uint64), not string"},
+		{`mm: e.with({"vmas.prot": 1})`, "vmas is repeated: name one element, vmas[N]"},
+		{`mm: e.with({"vmas[1].prot": "PROT_READ | PROT_NOPE"})`, "unknown names for prot"},
+		{`files: e.with({"reg.name[0]": "x"})`, "name is not a repeated field"},
+		{`files: e.with({"reg.fown": e.reg})`, "reg.fown is a critq.images.fown_entry, not critq.images.reg_file_entry"},
+		{`files: e.with({"extra": b"x"})`, `no field "extra" in critq.images.file_entry`},
+		{`pipes-data: e.with({"extra": 1})`, "extra is bytes, not int"},
+		{`core: 1`, "the rule returns int"},
+		{`files: 1.with({})`, "with() is a function of messages, not of int"},
+	}
+	for _, tc := range cases {
+		rs, err := ParseRule("rule 1", tc.rule)
+		if err == nil {
+			_, err = CompileRules([]RuleSource{rs}, RuleOptions{})
+		}
+		var re *RuleError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CompileRules(%q) = %v, wanted a RuleError with %q", tc.rule, err, tc.want)
+		}
+	}
+}
+
+// TestRuleValues sets fields with every kind of value and reads them back.
+func TestRuleValues(t *testing.T) {
+	d := mustOpenRuleDump(t, "../testdata/dumps/tcp")
+	rules := mustRules(t, RuleOptions{},
+		`files: e.isk.ino == 382119u ? e.with({
+			"isk.src_addr": "fd00::7", "isk.dst_addr": ["::2"], "isk.state": "CLOSE", "isk.flags": 3u,
+			"isk.opts.so_sndbuf": 1 << 15, "isk.tcp_opts": null, "isk.v6only": false, "type": "INETSK"}) : e`)
+	res, err := ApplyRules(context.Background(), d, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changes) != 1 {
+		t.Fatalf("ApplyRules: %d changes, wanted 1", len(res.Changes))
+	}
+	var got []string
+	for _, f := range res.Changes[0].Fields() {
+		got = append(got, f.Path+": "+f.Old+" -> "+f.New)
+	}
+	want := []string{
+		`isk.state: "LISTEN" -> "CLOSE"`,
+		`isk.flags: "0x2" -> "0x3"`,
+		`isk.src_addr[0]: "::1" -> "fd00::7"`,
+		`isk.dst_addr[0]: "::" -> "::2"`,
+		`isk.opts.so_sndbuf: 16384 -> 32768`,
+		`isk.v6only: true -> false`,
+		`isk.tcp_opts: {"keepcnt":9,"keepidle":7200,"keepintvl":75} -> (unset)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Fields():\ngot  %q\nwant %q", got, want)
+	}
+}
+
+// TestRuleChain checks that rules of a kind apply in order and count what
+// they did.
+func TestRuleChain(t *testing.T) {
+	d := mustOpenRuleDump(t, "../testdata/dumps/sleep-plain")
+	rules := mustRules(t, RuleOptions{},
+		`files: e.type == REG && e.reg.name.startsWith("/usr/lib/locale/") ? e.with({"reg.name": "/L/" + e.reg.name.substring(16)}) : e`,
+		`files: e.type == REG && e.reg.name.startsWith("/L/") ? e.with({"reg.name": e.reg.name}) : e`,
+		`files: e.type == REG && e.reg.name == "/dev/null" ? drop() : e`,
+		`core: e`)
+	res, err := ApplyRules(context.Background(), d, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range res.Stats {
+		got = append(got, fmt.Sprintf("%d/%d/%d/%d", st.Entries, st.Matched, st.Changed, st.Dropped))
+	}
+	want := []string{"20/12/12/0", "20/12/0/0", "20/2/2/2", "1/0/0/0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stats entries/matched/changed/dropped = %q, wanted %q", got, want)
+	}
+	if len(res.Changes) != 14 || res.ChangedFiles()[0] != "files.img" {
+		t.Errorf("%d changes in %q, wanted 14 in files.img", len(res.Changes), res.ChangedFiles())
+	}
+	w := res.Warnings(d)
+	if len(w) != 3 || w[0] != "fdinfo-2.img: entry 0: fd 0 points at file 17, dropped (files.img entry 16)" {
+		t.Errorf("Warnings() = %q, wanted fds 0, 1 and 2 at dropped files", w)
+	}
+}
+
+// TestRuleExtras rewrites queued data and checks that the length fields
+// follow and the image reads back.
+func TestRuleExtras(t *testing.T) {
+	cases := []struct {
+		dump, rule, file string
+		check            func(m proto.Message, x codec.ExtraParts) error
+	}{
+		{"pipes-fifo", `pipes-data: e.with({"extra": extra + b"!"})`, "pipes-data.img", func(m proto.Message, x codec.ExtraParts) error {
+			if p := m.(*images.PipeDataEntry); int(p.GetBytes()) != len(x.Data) || !bytes.HasSuffix(x.Data, []byte("!")) {
+				return fmt.Errorf("bytes %d, data %q", p.GetBytes(), x.Data)
+			}
+			return nil
+		}},
+		{"tcp", `tcp-stream: e.with({"inq": b"abc", "outq": outq + outq})`, "tcp-stream-5d239.img", func(m proto.Message, x codec.ExtraParts) error {
+			if s := m.(*images.TcpStreamEntry); s.GetInqLen() != 3 || int(s.GetOutqLen()) != len(x.OutQ) || string(x.InQ) != "abc" {
+				return fmt.Errorf("inq_len %d outq_len %d, inq %q outq %d bytes", s.GetInqLen(), s.GetOutqLen(), x.InQ, len(x.OutQ))
+			}
+			return nil
+		}},
+	}
+	for _, tc := range cases {
+		d := mustOpenRuleDump(t, filepath.Join("../testdata/dumps", tc.dump))
+		res, err := ApplyRules(context.Background(), d, mustRules(t, RuleOptions{}, tc.rule))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.rule, err)
+		}
+		changes := map[int]*transform.Change{}
+		for _, c := range res.Changes {
+			if c.File == tc.file {
+				changes[c.Index] = &transform.Change{Payload: c.Payload, Extra: c.Extra}
+			}
+		}
+		img, err := d.File(tc.file).Image()
+		if err != nil || len(changes) == 0 {
+			t.Fatalf("%s: %d changes in %s (%v)", tc.rule, len(changes), tc.file, err)
+		}
+		b, err := transform.RewriteImage(tc.file, img, changes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := codec.NewBytesReader(b, codec.ReadOptions{Name: tc.file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("%s: new image does not read back: %v", tc.rule, err)
+		}
+		for _, ent := range ents {
+			m, err := ent.Message()
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := codec.SplitExtra(img.Header.Kind, img.Header.Order, ent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.check(m, x); err != nil {
+				t.Errorf("%s: entry %d: %v", tc.rule, ent.Index, err)
+			}
+		}
+	}
+}
+
+func TestRuleLimits(t *testing.T) {
+	d := mustOpenRuleDump(t, "../testdata/dumps/sleep-plain")
+	cases := []struct {
+		o    RuleOptions
+		rule string
+		want string
+	}{
+		{RuleOptions{MaxRepeated: 3}, `files: e.type == REG && size(e.reg.build_id) > 0 ? e.with({"reg.build_id": [1u, 2u, 3u, 4u]}) : e`, "4 elements: more than the limit of 3"},
+		{RuleOptions{MaxRepeated: 5}, `files: e.type == REG && size(e.reg.build_id) > 0 ? e.with({"reg.build_id[5]": 1u}) : e`, "more than the limit of 5 elements"},
+		{RuleOptions{CostLimit: 100}, `files: [1,2,3,4,5,6,7,8,9].all(a, [1,2,3,4,5,6,7,8,9].all(b, a + b > 0)) ? e : e`, "cost limit"},
+	}
+	for _, tc := range cases {
+		_, err := ApplyRules(context.Background(), d, mustRules(t, tc.o, tc.rule))
+		var ee *RuleEvalError
+		if !errors.As(err, &ee) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ApplyRules(%q) = %v, wanted a RuleEvalError with %q", tc.rule, err, tc.want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	rules := mustRules(t, RuleOptions{CostLimit: 1 << 62}, `files: `+strings.Repeat("[1,2,3,4,5,6,7,8,9,10].all(a, ", 9)+"true"+strings.Repeat(")", 9)+" ? e : e")
+	if _, err := ApplyRules(ctx, d, rules); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ApplyRules with a 20ms timeout = %v, wanted DeadlineExceeded", err)
+	}
+}
+
+// writeFilesDump writes a dump holding one files.img of n regular files
+// (about 103 bytes each) to dir.
+func writeFilesDump(t testing.TB, dir string, n int) {
+	t.Helper()
+	k, _ := magic.ByName("FILES")
+	var buf bytes.Buffer
+	w, err := codec.NewWriter(&buf, codec.HeaderFor(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		id := uint32(i + 1)
+		fe := &images.FileEntry{Type: images.FdTypes_REG.Enum(), Id: proto.Uint32(id), Reg: &images.RegFileEntry{
+			Id: proto.Uint32(id), Flags: proto.Uint32(0x8000), Pos: proto.Uint64(0),
+			Fown: &images.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)},
+			Name: proto.String(fmt.Sprintf("/usr/lib/x86_64-linux-gnu/critq-synthetic/lib%06d.so", i)),
+			Size: proto.Uint64(uint64(4096 * i)), Mode: proto.Uint32(0o100644), MntId: proto.Int32(22),
+		}}
+		if err := w.WriteMessage(fe, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files.img"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRuleParallel runs rules over an image large enough to be split
+// between goroutines, and checks the counts and that changes come in entry
+// order.
+func TestRuleParallel(t *testing.T) {
+	dir := t.TempDir()
+	n := 3*parallelMin + 7
+	writeFilesDump(t, dir, n)
+	d := mustOpenRuleDump(t, dir)
+	rules := mustRules(t, RuleOptions{},
+		`files: e.id % 1000u == 1u ? e.with({"reg.name": "/x/" + string(e.id)}) : e`,
+		`files: e.id % 3000u == 1u ? drop() : e`)
+	res, err := ApplyRules(context.Background(), d, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := (n + 999) / 1000
+	if st := res.Stats[0]; st.Entries != n || st.Changed != want {
+		t.Errorf("rule 1 counts %+v, wanted %d entries, %d changed", st, n, want)
+	}
+	if st := res.Stats[1]; st.Entries != n || st.Dropped != (n+2999)/3000 {
+		t.Errorf("rule 2 counts %+v, wanted %d entries, %d dropped", st, n, (n+2999)/3000)
+	}
+	for i, c := range res.Changes {
+		if c.Index != i*1000 || c.Drop != (i%3 == 0) {
+			t.Fatalf("change %d is entry %d (drop %v), wanted entry %d", i, c.Index, c.Drop, i*1000)
+		}
+	}
+}
+
+// The rule and the predicate of the speed requirement: rewriting one entry
+// of a 10 MB files image against evaluating its predicate over the image.
+const (
+	benchPred = `e.type == REG && e.reg.name == "/usr/lib/x86_64-linux-gnu/critq-synthetic/lib054321.so"`
+	benchRule = `files: ` + benchPred + ` ? e.with({"reg.name": "/opt/lib054321.so"}) : e`
+)
+
+func BenchmarkRules(b *testing.B) {
+	dir := b.TempDir()
+	writeFilesDump(b, dir, 100_000)
+	st, _ := os.Stat(filepath.Join(dir, "files.img"))
+	b.Logf("files.img: %d bytes", st.Size())
+	b.Run("predicate", func(b *testing.B) {
+		// Reading, unmarshalling and evaluating the predicate of every entry.
+		rules := mustRules(b, RuleOptions{}, "files: "+benchPred+" ? e : e")
+		b.ReportAllocs()
+		for b.Loop() {
+			d := mustOpenRuleDump(b, dir)
+			if _, err := ApplyRules(context.Background(), d, rules); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rewrite-one", func(b *testing.B) {
+		// The same, plus the with() of one entry and the new image.
+		rules := mustRules(b, RuleOptions{}, benchRule)
+		b.ReportAllocs()
+		for b.Loop() {
+			d := mustOpenRuleDump(b, dir)
+			res, err := ApplyRules(context.Background(), d, rules)
+			if err != nil || len(res.Changes) != 1 {
+				b.Fatal(err, len(res.Changes))
+			}
+			img, err := d.File("files.img").Image()
+			if err != nil {
+				b.Fatal(err)
+			}
+			c := res.Changes[0]
+			if _, err := transform.RewriteImage("files.img", img, map[int]*transform.Change{c.Index: {Payload: c.Payload}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
