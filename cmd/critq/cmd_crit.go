@@ -274,7 +274,11 @@ func (c *cli) createOutput(path string) (*output, error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return nil, withCode(exitError, err)
+		var perr *os.PathError
+		if errors.As(err, &perr) {
+			err = perr.Err
+		}
+		return nil, withCode(exitError, fmt.Errorf("%s: cannot create: %w", path, err))
 	}
 	mode := os.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
