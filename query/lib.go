@@ -138,6 +138,13 @@ import (
 //	basename("/usr/lib/libc.so.6") // "libc.so.6"
 //	dirname("/usr/lib/libc.so.6")  // "/usr/lib"
 //	dirname("libc.so.6")           // "."
+//
+// # Sum
+//
+// The total of a list of numbers, of the element type; 0 for an empty list.
+//
+//	sum(list(int)) -> int, list(int).sum() -> int (also uint and double)
+//	vmas.map(v, v.size).sum()       // bytes mapped by every task
 type funcLib struct{}
 
 // LibraryName implements cel.SingletonLibrary.
@@ -176,6 +183,7 @@ func (funcLib) CompileOptions() []cel.EnvOption {
 		cel.Function("basename",
 			cel.Overload("critq_basename", []*cel.Type{str}, str,
 				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(path.Base(string(v.(types.String)))) }))),
+		cel.Function("sum", sumOverloads()...),
 		cel.Function("dirname",
 			cel.Overload("critq_dirname", []*cel.Type{str}, str,
 				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(path.Dir(string(v.(types.String)))) }))),
@@ -185,6 +193,54 @@ func (funcLib) CompileOptions() []cel.EnvOption {
 
 // ProgramOptions implements cel.Library.
 func (funcLib) ProgramOptions() []cel.ProgramOption { return nil }
+
+// sumOverloads declares sum(list) and list.sum() for lists of int, uint and
+// double: the total, of the element type; 0 for an empty list. An overflow
+// is an error value.
+func sumOverloads() []cel.FunctionOpt {
+	var opts []cel.FunctionOpt
+	for _, t := range []struct {
+		name string
+		typ  *cel.Type
+	}{{"int", cel.IntType}, {"uint", cel.UintType}, {"double", cel.DoubleType}} {
+		opts = append(opts,
+			cel.Overload("critq_sum_"+t.name, []*cel.Type{cel.ListType(t.typ)}, t.typ, cel.UnaryBinding(sumList(t.typ))),
+			cel.MemberOverload("critq_list_sum_"+t.name, []*cel.Type{cel.ListType(t.typ)}, t.typ, cel.UnaryBinding(sumList(t.typ))))
+	}
+	return opts
+}
+
+func sumList(t *cel.Type) func(ref.Val) ref.Val {
+	var zero ref.Val
+	switch t {
+	case cel.IntType:
+		zero = types.Int(0)
+	case cel.UintType:
+		zero = types.Uint(0)
+	default:
+		zero = types.Double(0)
+	}
+	return func(v ref.Val) ref.Val {
+		l, ok := v.(traits.Lister)
+		if !ok {
+			return types.MaybeNoSuchOverloadErr(v)
+		}
+		acc := zero
+		it := l.Iterator()
+		for it.HasNext() == types.True {
+			e := it.Next()
+			adder, ok := acc.(traits.Adder)
+			if !ok {
+				return types.MaybeNoSuchOverloadErr(acc)
+			}
+			acc = adder.Add(e)
+			if types.IsError(acc) {
+				return acc
+			}
+		}
+		return acc
+	}
+}
 
 // Hex renders v as crit renders (criu).hex fields: "0x1f", "0x0"; "-0x1f"
 // for a negative v.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/ext"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -152,7 +153,8 @@ func schemaFiles() []any {
 // container critq.images (so that enum constants read fd_types.REG), the
 // variables and the dialect.
 func envOptions() []cel.EnvOption {
-	opts := []cel.EnvOption{cel.TypeDescs(schemaFiles()...), cel.Container("critq.images")}
+	opts := []cel.EnvOption{cel.TypeDescs(schemaFiles()...), cel.Container("critq.images"),
+		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Bindings(), ext.Encoders()}
 	for _, v := range Vars() {
 		opts = append(opts, cel.Variable(v.Name, v.Type))
 	}
