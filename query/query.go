@@ -23,6 +23,7 @@ type Option func(*config)
 
 type config struct {
 	costLimit uint64
+	declared  []cel.EnvOption // Declare (session.go)
 }
 
 // CostLimit bounds the cost of each evaluation, in cel-go's cost units (one
@@ -56,6 +57,9 @@ func Compile(src string, opts ...Option) (*Query, error) {
 		o(&cfg)
 	}
 	env, err := NewEnv()
+	if err == nil && len(cfg.declared) > 0 {
+		env, err = env.Extend(cfg.declared...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +105,18 @@ func (q *Query) Vars() []string {
 // evaluation, a cancelled ctx included, an *EvalError that wraps the cause
 // (errors.Is(err, context.DeadlineExceeded) works).
 func (q *Query) Eval(ctx context.Context, d *Dump) (ref.Val, error) {
+	return q.EvalWith(ctx, d, nil)
+}
+
+// EvalWith is Eval with values for the variables declared with [Declare].
+func (q *Query) EvalWith(ctx context.Context, d *Dump, vars map[string]ref.Val) (ref.Val, error) {
 	errs := &loadErrors{}
 	act, err := d.activation(ctx, q.env.CELTypeAdapter(), q.needs, errs)
 	if err != nil {
 		return nil, err
+	}
+	for name, v := range vars {
+		act[name] = v
 	}
 	val, _, err := q.prg.ContextEval(ctx, act)
 	if lerr := errs.first(); lerr != nil {
