@@ -1,9 +1,9 @@
 package query
 
 import (
+	"context"
 	"fmt"
 	"strconv"
-	"context"
 	"testing"
 )
 
