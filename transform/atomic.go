@@ -145,25 +145,10 @@ func parentTarget(src string) (string, error) {
 }
 
 func writeFileSync(path string, data []byte) error {
-	tmp := tempName(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	})
 }
 
 func copyFileSync(src, dst string) error {
@@ -172,23 +157,39 @@ func copyFileSync(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	tmp := tempName(dst)
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	return writeAtomic(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
+
+// writeAtomic writes path through fill into a temporary file beside it,
+// syncs it and renames it into place; on failure nothing is left behind.
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	tmp := tempName(path)
+	if err := writeSynced(tmp, os.O_EXCL, fill); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeSynced creates (or with os.O_TRUNC replaces) path, fills and syncs it.
+func writeSynced(path string, flag int, fill func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
+	err = fill(f)
 	if err == nil {
-		err = out.Sync()
+		err = f.Sync()
 	}
-	if cerr := out.Close(); err == nil {
+	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
 	}
 	return err
 }
@@ -278,21 +279,14 @@ func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
 
 func writeTemp(path string, data []byte) error {
 	tmp := tempName(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	err := writeSynced(tmp, os.O_TRUNC, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	// Read it back: what is renamed into place must decode.
+	// Read it back: what is renamed into place must be what was planned.
 	b, err := os.ReadFile(tmp)
 	if err == nil && !bytes.Equal(b, data) {
 		err = fmt.Errorf("%s: read back differs from what was written", tmp)
