@@ -55,6 +55,25 @@ func (s *Stmt) Source() string {
 type Script struct {
 	Name  string // as given to Parse, used in messages
 	Stmts []*Stmt
+
+	lines []string
+}
+
+// ErrorAt returns an error at line and col of the script, col counted in
+// characters (runes) from 1, as a compiler reports it; the error shows the
+// line with a caret.
+func (s *Script) ErrorAt(line, col int, msg string) *ScriptError {
+	e := &ScriptError{File: s.Name, Line: line, Col: col, Msg: msg}
+	if line >= 1 && line <= len(s.lines) {
+		e.Text = s.lines[line-1]
+		b := 0
+		for n := 1; n < col && b < len(e.Text); n++ {
+			_, size := utf8.DecodeRuneInString(e.Text[b:])
+			b += size
+		}
+		e.Col = b + 1
+	}
+	return e
 }
 
 // Queries returns the named queries in script order.
@@ -100,7 +119,7 @@ func Parse(name string, src []byte) (*Script, error) {
 		return nil, &ScriptError{File: name, Line: 1, Col: 1, Msg: "script is not valid UTF-8"}
 	}
 	p := &parser{file: name, lines: strings.Split(text, "\n")}
-	sc := &Script{Name: name}
+	sc := &Script{Name: name, lines: p.lines}
 	for p.next < len(p.lines) {
 		st, err := p.stmt()
 		if err != nil {

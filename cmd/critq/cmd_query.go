@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +26,8 @@ lists the names an expression can use, with their types.
 
 Examples:
   critq 'vmas.filter(v, v.prot & PROT_EXEC)' ./dump
-  critq -f table 'sockets.filter(s, s.state == 10)' ./dump
+  critq --format table 'sockets.filter(s, s.state == 10)' ./dump
+  critq -f examples/cookbook.txt ./dump1 ./dump2   # a script (critq batch -h)
   critq -e 'tasks.exists(t, t.state == 6)' ./dump    # exit 1 unless a zombie
 
 Output: pretty (crit's pretty JSON, indented; colored on a terminal unless
@@ -48,13 +48,16 @@ type queryFlags struct {
 	exit    bool
 	timeout time.Duration
 	cost    uint64
+	script  string // -f: run a batch script (cmd_batch.go)
+	jobs    int
 }
 
 func runQuery(c *cli, args []string) error {
 	var o queryFlags
 	fs := c.newFlags("query", queryUsage)
 	fs.StringVar(&o.format, "format", "", "output `format`: pretty, json, ndjson, table or raw")
-	fs.StringVar(&o.format, "f", "", "short for --format")
+	fs.StringVar(&o.script, "f", "", "run the named queries of `script` (- for stdin) over every DUMP (critq batch -h)")
+	fs.IntVar(&o.jobs, "j", 0, "with -f: evaluate `N` dumps at once (0: the number of cores)")
 	fs.BoolVar(&o.raw, "r", false, "short for --format raw")
 	fs.BoolVar(&o.exit, "e", false, "exit 1 when a result is false, null or empty")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
@@ -62,6 +65,9 @@ func runQuery(c *cli, args []string) error {
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if o.script != "" {
+		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost})
 	}
 	if len(pos) < 2 {
 		return usageErrorf("query: need an expression and at least one dump (critq query -h)")
@@ -116,20 +122,7 @@ func evalOne(ctx context.Context, q *query.Query, dir string, timeout time.Durat
 	if err != nil {
 		return nil, withCode(exitBadImage, err)
 	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timeout after %v", timeout))
-		defer cancel()
-	}
-	v, err := q.Eval(ctx, d)
-	var de *query.DumpError
-	switch {
-	case errors.As(err, &de):
-		return nil, withCode(exitBadImage, err)
-	case err != nil:
-		return nil, withCode(exitError, err)
-	}
-	return v, nil
+	return evalCoded(ctx, timeout, func(ctx context.Context) (ref.Val, error) { return q.Eval(ctx, d) })
 }
 
 // isFalsy reports whether v is false, null, or an empty list, map, string
