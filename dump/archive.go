@@ -50,8 +50,10 @@ type ArchiveOptions struct {
 type Archive struct {
 	path string
 	opts ArchiveOptions
-	f    *os.File // plain tar
-	gz   bool     // compressed (gzip or zstd)
+	ra   io.ReaderAt // the archive's bytes
+	size int64
+	c    io.Closer // the file OpenArchive opened, closed by Close
+	gz   bool      // compressed (gzip or zstd)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -74,36 +76,47 @@ type member struct {
 var rootFiles = map[string]bool{"stats-dump": true, "config.dump": true, "spec.dump": true, "status.dump": true,
 	"network.status": true, "pod.options": true, "pod.dump": true, "deleted.files": true}
 
-// OpenArchive opens the archive at path.
+// OpenArchive opens the archive at path. The file stays open until Close.
 func OpenArchive(p string, opts ArchiveOptions) (*Archive, error) {
-	if opts.MaxMeta <= 0 {
-		opts.MaxMeta = 1 << 30
-	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	a := &Archive{path: p, opts: opts, members: map[string]*member{}}
-	var head [4]byte
-	n, _ := io.ReadFull(f, head[:])
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	a.gz = isGzip(head[:n]) || isZstd(head[:n])
-	if !a.gz {
-		a.f = f
-		if err := a.indexTar(); err != nil {
-			f.Close()
-			return nil, err
-		}
-	} else {
-		err := a.stream(f, opts.SpoolPages)
+	a, err := NewArchive(f, st.Size(), p, opts)
+	if err != nil {
 		f.Close()
-		if err != nil {
-			a.Close()
-			return nil, err
-		}
+		return nil, err
+	}
+	a.c = f
+	return a, nil
+}
+
+// NewArchive opens the archive of size bytes that r holds; name is used in
+// messages. A plain tar is served from r, which must stay readable until
+// Close; a compressed one is read once (twice when pages images are spooled
+// later).
+func NewArchive(r io.ReaderAt, size int64, name string, opts ArchiveOptions) (*Archive, error) {
+	if opts.MaxMeta <= 0 {
+		opts.MaxMeta = 1 << 30
+	}
+	a := &Archive{path: name, opts: opts, ra: r, size: size, members: map[string]*member{}}
+	var head [4]byte
+	n, _ := r.ReadAt(head[:], 0)
+	a.gz = isGzip(head[:n]) || isZstd(head[:n])
+	var err error
+	if a.gz {
+		err = a.stream(opts.SpoolPages)
+	} else {
+		err = a.indexTar()
+	}
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
 	for n := range a.members {
 		a.names = append(a.names, n)
@@ -111,7 +124,7 @@ func OpenArchive(p string, opts ArchiveOptions) (*Archive, error) {
 	sort.Strings(a.names)
 	if a.members["checkpoint"] == nil {
 		a.Close()
-		return nil, fmt.Errorf("%s: no checkpoint/ folder: not a container checkpoint archive", p)
+		return nil, fmt.Errorf("%s: no checkpoint/ folder: not a container checkpoint archive", name)
 	}
 	return a, nil
 }
@@ -181,34 +194,12 @@ func header(h *tar.Header) (string, error) {
 	return name, nil
 }
 
-// countingReader tracks the offset in the file so that members of a plain
-// tar can be served from it; its Seek lets tar skip data.
-type countingReader struct {
-	f   *os.File
-	pos int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.f.Read(p)
-	c.pos += int64(n)
-	return n, err
-}
-
-func (c *countingReader) Seek(off int64, whence int) (int64, error) {
-	n, err := c.f.Seek(off, whence)
-	if err == nil {
-		c.pos = n
-	}
-	return n, err
-}
-
+// indexTar records the members of a plain tar with the offsets of their
+// data: tar reads whole 512-byte blocks and no further, so after Next the
+// reader is at the member's data; it seeks over the data it skips.
 func (a *Archive) indexTar() error {
-	st, err := a.f.Stat()
-	if err != nil {
-		return err
-	}
-	cr := &countingReader{f: a.f}
-	tr := tar.NewReader(cr)
+	sr := io.NewSectionReader(a.ra, 0, a.size)
+	tr := tar.NewReader(sr)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -224,10 +215,14 @@ func (a *Archive) indexTar() error {
 		if name == "" {
 			continue
 		}
-		if h.Typeflag == tar.TypeReg && (h.Size > st.Size() || cr.pos > st.Size()-h.Size) {
+		pos, err := sr.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return err
+		}
+		if h.Typeflag == tar.TypeReg && (h.Size > a.size || pos > a.size-h.Size) {
 			return fmt.Errorf("%s: member %q: %d bytes past the end of the archive", a.path, h.Name, h.Size)
 		}
-		a.add(&member{name: name, size: h.Size, mtime: h.ModTime, off: cr.pos, dir: h.Typeflag == tar.TypeDir})
+		a.add(&member{name: name, size: h.Size, mtime: h.ModTime, off: pos, dir: h.Typeflag == tar.TypeDir})
 	}
 }
 
@@ -245,8 +240,8 @@ func (a *Archive) add(m *member) {
 }
 
 // decompress returns a reader of the tar inside a compressed archive.
-func decompress(f *os.File) (io.Reader, func(), error) {
-	br := bufio.NewReaderSize(f, 1<<16)
+func decompress(r io.Reader) (io.Reader, func(), error) {
+	br := bufio.NewReaderSize(r, 1<<16)
 	head, _ := br.Peek(4)
 	if isZstd(head) {
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
@@ -264,8 +259,8 @@ func decompress(f *os.File) (io.Reader, func(), error) {
 
 // stream reads a compressed archive once: metadata into memory, pages
 // images to the temporary folder when spool is set.
-func (a *Archive) stream(f *os.File, spool bool) error {
-	r, done, err := decompress(f)
+func (a *Archive) stream(spool bool) error {
+	r, done, err := decompress(io.NewSectionReader(a.ra, 0, a.size))
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.path, err)
 	}
@@ -343,12 +338,7 @@ func (a *Archive) spoolPages() error {
 	if a.spooled {
 		return nil
 	}
-	f, err := os.Open(a.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, done, err := decompress(f)
+	r, done, err := decompress(io.NewSectionReader(a.ra, 0, a.size))
 	if err != nil {
 		return err
 	}
@@ -381,9 +371,9 @@ func (a *Archive) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var err error
-	if a.f != nil {
-		err = a.f.Close()
-		a.f = nil
+	if a.c != nil {
+		err = a.c.Close()
+		a.c = nil
 	}
 	if a.tmp != "" {
 		if rerr := os.RemoveAll(a.tmp); err == nil {
@@ -479,8 +469,8 @@ func (a *Archive) Open(name string) (fs.File, error) {
 		return &archiveFile{m: m, r: io.NewSectionReader(bytes.NewReader(nil), 0, 0), dirs: func() ([]fs.DirEntry, error) { return a.readDir(name) }}, nil
 	}
 	switch {
-	case a.f != nil:
-		return &archiveFile{m: m, r: io.NewSectionReader(a.f, m.off, m.size)}, nil
+	case !a.gz:
+		return &archiveFile{m: m, r: io.NewSectionReader(a.ra, m.off, m.size)}, nil
 	case m.data != nil || !isPages(name):
 		return &archiveFile{m: m, r: io.NewSectionReader(bytes.NewReader(m.data), 0, int64(len(m.data)))}, nil
 	}
@@ -559,6 +549,13 @@ func (i memberInfo) Mode() fs.FileMode {
 		return fs.ModeDir | 0o555
 	}
 	return 0o444
+}
+
+// Archive returns the checkpoint archive the dump was read from, or nil
+// for a dump of a directory.
+func (d *Dump) Archive() *Archive {
+	a, _ := d.closer.(*Archive)
+	return a
 }
 
 // openArchive opens the dump of a checkpoint archive for Open.
