@@ -1,0 +1,236 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/critq/critq/query"
+)
+
+const (
+	sleepPlain = "../testdata/dumps/sleep-plain"
+	pipesFifo  = "../testdata/dumps/pipes-fifo"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		line string
+		want Cmd
+		err  string
+	}{
+		{"size(vmas)", Eval{Expr: "size(vmas)"}, ""},
+		{"  tasks[0].comm  ", Eval{Expr: "tasks[0].comm"}, ""},
+		{":help", Help{}, ""},
+		{":h", Help{}, ""},
+		{":vars", Vars{}, ""},
+		{":type vmas[0]", TypeOf{Expr: "vmas[0]"}, ""},
+		{":let n = size(vmas)", Let{Name: "n", Expr: "size(vmas)"}, ""},
+		{":let eq = a == b", Let{Name: "eq", Expr: "a == b"}, ""},
+		{":unlet n", Unlet{Name: "n"}, ""},
+		{":load ../x y", Load{Path: "../x y"}, ""},
+		{":dumps", Dumps{}, ""},
+		{":dumps 2", Dumps{N: 2}, ""},
+		{":format table", Format{Name: "table"}, ""},
+		{":time on", Time{On: true}, ""},
+		{":time off", Time{}, ""},
+		{":quit", Quit{}, ""},
+		{":q", Quit{}, ""},
+		{"", nil, "empty input"},
+		{":", nil, "unknown command :"},
+		{":bogus", nil, "unknown command :bogus"},
+		{":t", nil, "ambiguous command :t: :type, :time"},
+		{":let n", nil, ":let needs a name and an expression\nusage: :let NAME = EXPR"},
+		{":let n == 1", nil, ":let needs a name and an expression"},
+		{":type", nil, ":type needs an expression"},
+		{":format xml", nil, `:format: unknown format "xml"`},
+		{":time maybe", nil, ":time takes on or off"},
+		{":dumps x", nil, `:dumps: "x" is not a dump number`},
+		{":quit now", nil, `unexpected "now"`},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.line)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) error = %v, want %q", tt.line, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Parse(%q) = %#v, %v, want %#v", tt.line, got, err, tt.want)
+		}
+	}
+}
+
+func mustEvaluator(t testing.TB, opts Options, paths ...string) *Evaluator {
+	t.Helper()
+	e, err := New(opts, paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// TestProcess runs a scripted session and checks each output.
+func TestProcess(t *testing.T) {
+	e := mustEvaluator(t, Options{Format: query.FormatJSON, ShowTypes: true}, sleepPlain)
+	steps := []struct {
+		line, out, err string
+	}{
+		{"size(vmas)", "36 : int\n", ""}, // as many as crit x mems lists
+		{":let exec = vmas.filter(v, v.prot & PROT_EXEC)", "", ""},
+		{"exec.size()", "5 : int\n", ""},
+		{":type exec", "list(critq.views.vma)\n", ""},
+		{":let n = exec.size()", "", ""},
+		{":let exec = 42", "", "let exec: n uses it and no longer compiles"},
+		{"n", "5 : int\n", ""},
+		{":let exec = vmas.filter(v, v.prot & PROT_WRITE)", "", ""},
+		{"n == vmas.filter(v, v.prot & PROT_WRITE).size()", "true : bool\n", ""},
+		{":unlet exec", "", "unlet exec: used by n"},
+		{"tasks[0].pdi", "", "ERROR: <input>:1:9: undefined field 'pdi'; did you mean 'pid'?\n | tasks[0].pdi\n | ........^"},
+		{":load " + pipesFifo, "loaded " + pipesFifo, ""},
+		{"tasks.map(t, t.comm)", `["pf-parent","pf-child"] : list(string)` + "\n", ""},
+		{"n", "16 : int\n", ""}, // the binding follows the current dump (16 writable VMAs in x mems)
+		{":dumps", "  1  " + sleepPlain + "\n* 2  " + pipesFifo + "\n", ""},
+		{":dumps 1", "* 1  " + sleepPlain + "\n  2  " + pipesFifo + "\n", ""},
+		{":load " + pipesFifo, "switched to " + pipesFifo + "\n", ""},
+		{":dumps 3", "", ":dumps: there are 2 dumps"},
+		{":format pretty", "", ""},
+		{"vmas[0].prot", "1 : uint\n", ""}, // r--
+		{":format table", "", ""},
+		{":time on", "", ""},
+		{":vars", "bindings:\n  exec             list(critq.views.vma)\n  n                int\n", ""},
+		{":help", ":let NAME = EXPR", ""},
+		{":quit", "", ""},
+	}
+	for _, s := range steps {
+		cmd, err := Parse(s.line)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", s.line, err)
+		}
+		out, exit, err := e.Process(context.Background(), cmd)
+		switch {
+		case s.err != "" && (err == nil || !strings.Contains(err.Error(), s.err)):
+			t.Errorf("%s: error %v, want %q", s.line, err, s.err)
+		case s.err == "" && err != nil:
+			t.Errorf("%s: %v", s.line, err)
+		case !strings.Contains(out, s.out):
+			t.Errorf("%s: printed %q, want %q", s.line, out, s.out)
+		case exit != (s.line == ":quit"):
+			t.Errorf("%s: exit = %v", s.line, exit)
+		}
+	}
+}
+
+func TestTime(t *testing.T) {
+	e := mustEvaluator(t, Options{Format: query.FormatJSON}, sleepPlain)
+	for _, c := range []Cmd{Time{On: true}} {
+		if _, _, err := e.Process(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// pstree only: one image; then nothing new is read for the same view.
+	for _, tt := range []struct{ expr, want string }{
+		{"tasks.map(t, t.pid)", "1 image read)"},
+		{"tasks.size()", "0 images read)"},
+	} {
+		out, _, err := e.Process(context.Background(), Eval{Expr: tt.expr})
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(out), tt.want) {
+			t.Errorf("%s with :time on printed %q, %v; want a line ending %q", tt.expr, out, err, tt.want)
+		}
+	}
+}
+
+func TestCancel(t *testing.T) {
+	e := mustEvaluator(t, Options{Compile: []query.Option{query.CostLimit(0)}}, sleepPlain)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err := e.Process(ctx, Eval{Expr: "vmas.map(a, vmas.map(b, vmas.map(c, vmas.map(d, vmas.map(f, a.start))))).size()"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled evaluation: %v, want %v", err, context.DeadlineExceeded)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancelled evaluation took %v", d)
+	}
+	if out, _, err := e.Process(context.Background(), Eval{Expr: "size(tasks)"}); err != nil || out != "1\n" {
+		t.Errorf("after a cancel: %q, %v", out, err)
+	}
+}
+
+func TestComplete(t *testing.T) {
+	e := mustEvaluator(t, Options{}, sleepPlain)
+	if _, _, err := e.Process(context.Background(), Let{Name: "exec", Expr: "vmas.filter(v, v.prot & 4)"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		line       string
+		head       string
+		want       []string // all of these, in this order
+		notWant    string
+		exactFirst string
+	}{
+		{"tasks[0].co", "tasks[0].", []string{"comm", "core"}, "pid", ""},
+		{"tasks[0].core.tc.", "tasks[0].core.tc.", []string{"comm", "exit_code", "task_state"}, "", "blk_sigset"},
+		{"size(tasks[0].core.tc.ta", "size(tasks[0].core.tc.", []string{"task_state"}, "", "task_state"},
+		{"vmas.filter(v, v.pr", "vmas.filter(v, v.", []string{"prot"}, "", "prot"},
+		{"tasks.map(t, t.vmas.filter(v, v.st", "tasks.map(t, t.vmas.filter(v, v.", []string{"start", "status"}, "", "start"},
+		{"vmas.fil", "vmas.", []string{"filter"}, "", "filter"},
+		{"ex", "", []string{"exec"}, "", ""},
+		{"vm", "", []string{"vmas"}, "", "vmas"},
+		{"1 + PROT_E", "1 + ", []string{"PROT_EXEC"}, "", "PROT_EXEC"},
+		{"si", "", []string{"size"}, "", ""},
+		{":ty", "", []string{":type"}, "", ":type"},
+		{":l", "", []string{":let", ":load"}, "", ":let"},
+		{"exec[0].pa", "exec[0].", []string{"path"}, "", "path"},
+		{"nosuch.x", "nosuch.", nil, "", ""},
+	}
+	for _, tt := range tests {
+		head, got, tail := e.Complete(tt.line, len(tt.line))
+		if head != tt.head || tail != "" {
+			t.Errorf("Complete(%q) head %q tail %q, want head %q", tt.line, head, tail, tt.head)
+		}
+		if tt.exactFirst != "" && (len(got) == 0 || got[0] != tt.exactFirst) {
+			t.Errorf("Complete(%q) = %q, want %q first", tt.line, got, tt.exactFirst)
+		}
+		i := 0
+		for _, g := range got {
+			if i < len(tt.want) && g == tt.want[i] {
+				i++
+			}
+			if g == tt.notWant {
+				t.Errorf("Complete(%q) offers %q", tt.line, g)
+			}
+		}
+		if i < len(tt.want) {
+			t.Errorf("Complete(%q) = %q, want %q among them", tt.line, got, tt.want)
+		}
+	}
+	// The cursor inside the line: the tail is kept.
+	if head, got, tail := e.Complete("size(tasks[0].co)", 16); head != "size(tasks[0]." || tail != ")" || len(got) == 0 {
+		t.Errorf("Complete(mid-line) = %q %q %q", head, got, tail)
+	}
+}
+
+// FuzzComplete checks that Parse and Complete never panic, whatever the
+// line and cursor.
+func FuzzComplete(f *testing.F) {
+	e := mustEvaluator(f, Options{}, sleepPlain)
+	for _, s := range []string{"tasks[0].core.tc.", "vmas.filter(v, v.pr", "tasks.map(t, t.vmas.filter(v, (v.", ":load ../", ":let x = [", "((((.", "a)].b"} {
+		f.Add(s, len(s))
+	}
+	f.Fuzz(func(t *testing.T, line string, pos int) {
+		if len(line) > 200 {
+			return
+		}
+		_, _ = Parse(line)
+		head, _, tail := e.Complete(line, pos)
+		if !strings.HasPrefix(line, head) || !strings.HasSuffix(line, tail) || len(head)+len(tail) > len(line) {
+			t.Errorf("Complete(%q, %d): head %q and tail %q do not frame the line", line, pos, head, tail)
+		}
+	})
+}
