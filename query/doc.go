@@ -40,6 +40,9 @@
 //	pagemaps list(critq.views.pagemap)  normalised pagemap entries with pid or shmid
 //	images   map(string, map(string, dyn))  every file by name: name, kind, id,
 //	                                    size, raw, entries, extras
+//	container dyn                       a checkpoint archive's {config, spec}:
+//	                                    config.dump and spec.dump as JSON; null
+//	                                    for a dump folder
 //
 // Kind variables hold the images of one kind, named after the kind in lower
 // case (PSTREE is pstree, IPCNS_SHM ipcns_shm). A kind whose file name
@@ -62,6 +65,15 @@
 // vmas.filter(v, v.prot & 4).size() decodes only the prot field of each VMA
 // from the wire. Elements of kind variables and of images are read on
 // first lookup. What a Dump has read and built is kept for the next query.
+//
+// # Memory
+//
+// mem(pid, addr, len), cstring(pid, addr), cmdline(pid) and environ(pid)
+// read the tasks' memory through package mem, as do the fields
+// tasks[i].cmdline and tasks[i].environ (filled when the query names
+// them). A range that cannot be read is an error value that says why. The
+// page index of a task is built on first use, once per Dump; other queries
+// read no pagemap or pages image. See mem.go.
 //
 // # Numbers
 //

@@ -73,6 +73,8 @@ func (d *Dump) varValue(ctx context.Context, adapter types.Adapter, v Var, n *ne
 		return d.pagemaps(ctx)
 	case viewImages:
 		return d.imagesMap(adapter, errs), nil
+	case viewContainer:
+		return d.container()
 	}
 	files := d.d.Kind(v.Kind.Name)
 	if !v.keyed {

@@ -42,6 +42,7 @@ const (
 	viewMounts
 	viewPagemaps
 	viewImages
+	viewContainer
 )
 
 // Full names of the view messages.
@@ -72,6 +73,8 @@ var viewVars = []Var{
 		Doc: "every pagemap entry of every task and shared memory object, normalised"},
 	{Name: "images", view: viewImages, Type: cel.MapType(cel.StringType, cel.MapType(cel.StringType, cel.DynType)),
 		Doc: "every file of the dump by name: {name, kind, id, size, raw, entries, extras}"},
+	{Name: "container", view: viewContainer, Type: cel.DynType,
+		Doc: "a checkpoint archive's {config, spec}: config.dump and spec.dump as JSON maps; null for a dump folder"},
 }
 
 // singleKinds are the kinds whose images hold one message (CRIU reads them
@@ -158,5 +161,6 @@ func envOptions() []cel.EnvOption {
 	for _, v := range Vars() {
 		opts = append(opts, cel.Variable(v.Name, v.Type))
 	}
-	return append(opts, dialectOptions()...)
+	opts = append(opts, dialectOptions()...)
+	return append(opts, cel.Lib(memLib{}))
 }

@@ -17,6 +17,7 @@ import (
 type needs struct {
 	vars   map[string]bool
 	fields map[string]*fieldSet // by view message full name
+	funcs  map[string]bool      // names of the functions called (mem.go)
 }
 
 type fieldSet struct {
@@ -25,7 +26,7 @@ type fieldSet struct {
 }
 
 func newNeeds() *needs {
-	return &needs{vars: map[string]bool{}, fields: map[string]*fieldSet{}}
+	return &needs{vars: map[string]bool{}, fields: map[string]*fieldSet{}, funcs: map[string]bool{}}
 }
 
 // has reports whether the query reads field of view message msg.
@@ -99,11 +100,11 @@ func (n *needs) signature(msgs ...string) string {
 	for _, m := range msgs {
 		fs := n.fields[m]
 		b.WriteString(m)
-		switch {
-		case fs == nil:
-		case fs.all:
-			b.WriteString("=*")
-		default:
+		if fs != nil {
+			if fs.all {
+				b.WriteString("=*")
+			}
+			// Names count even with all: they decide the memory fields.
 			names := make([]string, 0, len(fs.names))
 			for f := range fs.names {
 				names = append(names, f)
@@ -197,6 +198,7 @@ func (w *needsWalker) walk(e celast.Expr, escapes bool, sc scope) {
 
 func (w *needsWalker) walkCall(e celast.Expr, escapes bool, sc scope) {
 	call := e.AsCall()
+	w.n.funcs[call.FunctionName()] = true
 	args := call.Args()
 	if call.IsMemberFunction() {
 		args = append([]celast.Expr{call.Target()}, args...)

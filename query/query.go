@@ -118,7 +118,11 @@ func (q *Query) EvalWith(ctx context.Context, d *Dump, vars map[string]ref.Val) 
 	for name, v := range vars {
 		act[name] = v
 	}
-	val, _, err := q.prg.ContextEval(ctx, act)
+	bound, err := d.withMemory(act, q.needs)
+	if err != nil {
+		return nil, err
+	}
+	val, _, err := q.prg.ContextEval(ctx, bound)
 	if lerr := errs.first(); lerr != nil {
 		return nil, &DumpError{Dump: d.Name(), Err: lerr}
 	}

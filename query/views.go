@@ -385,7 +385,7 @@ func (d *Dump) buildTasks(ctx context.Context, n *needs) ([]*views.Task, error) 
 		task.Fds = fds[pid]
 		out = append(out, task)
 	}
-	return out, nil
+	return out, d.taskMemory(ctx, n, out)
 }
 
 // fds builds the fds view.

@@ -63,7 +63,15 @@ type Task struct {
 	// pids of the children, in pstree order
 	Children []uint32 `protobuf:"varint,19,rep,name=children" json:"children,omitempty"`
 	// depth in the process tree; the root task is 0
-	Depth         *uint32 `protobuf:"varint,20,opt,name=depth" json:"depth,omitempty"`
+	Depth *uint32 `protobuf:"varint,20,opt,name=depth" json:"depth,omitempty"`
+	// the arguments and the environment, read from the task's memory between
+	// mm's arg and env bounds, split at NUL bytes (as /proc/PID/cmdline and
+	// /proc/PID/environ show them); empty for zombies and dead tasks
+	Cmdline []string `protobuf:"bytes,21,rep,name=cmdline" json:"cmdline,omitempty"`
+	Environ []string `protobuf:"bytes,22,rep,name=environ" json:"environ,omitempty"`
+	// why cmdline or environ could not be read (mem.AddrError's text); they
+	// are empty then
+	MemError      *string `protobuf:"bytes,23,opt,name=mem_error,json=memError" json:"mem_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +244,27 @@ func (x *Task) GetDepth() uint32 {
 		return *x.Depth
 	}
 	return 0
+}
+
+func (x *Task) GetCmdline() []string {
+	if x != nil {
+		return x.Cmdline
+	}
+	return nil
+}
+
+func (x *Task) GetEnviron() []string {
+	if x != nil {
+		return x.Environ
+	}
+	return nil
+}
+
+func (x *Task) GetMemError() string {
+	if x != nil && x.MemError != nil {
+		return *x.MemError
+	}
+	return ""
 }
 
 // One VMA of one task: every field of vma_entry (same numbers and options)
@@ -1116,7 +1145,7 @@ var File_critq_views_views_proto protoreflect.FileDescriptor
 
 const file_critq_views_views_proto_rawDesc = "" +
 	"\n" +
-	"\x17critq/views/views.proto\x12\vcritq.views\x1a\x17critq/images/opts.proto\x1a\x17critq/images/core.proto\x1a\x18critq/images/creds.proto\x1a\x19critq/images/rlimit.proto\x1a\x15critq/images/mm.proto\x1a\x19critq/images/fdinfo.proto\"\xe2\x04\n" +
+	"\x17critq/views/views.proto\x12\vcritq.views\x1a\x17critq/images/opts.proto\x1a\x17critq/images/core.proto\x1a\x18critq/images/creds.proto\x1a\x19critq/images/rlimit.proto\x1a\x15critq/images/mm.proto\x1a\x19critq/images/fdinfo.proto\"\xb3\x05\n" +
 	"\x04task\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\rR\x04ppid\x12\x12\n" +
@@ -1138,7 +1167,10 @@ const file_critq_views_views_proto_rawDesc = "" +
 	"\x03cwd\x18\x11 \x01(\tR\x03cwd\x12\x12\n" +
 	"\x04root\x18\x12 \x01(\tR\x04root\x12\x1a\n" +
 	"\bchildren\x18\x13 \x03(\rR\bchildren\x12\x14\n" +
-	"\x05depth\x18\x14 \x01(\rR\x05depth\"\xe2\x02\n" +
+	"\x05depth\x18\x14 \x01(\rR\x05depth\x12\x18\n" +
+	"\acmdline\x18\x15 \x03(\tR\acmdline\x12\x18\n" +
+	"\aenviron\x18\x16 \x03(\tR\aenviron\x12\x1b\n" +
+	"\tmem_error\x18\x17 \x01(\tR\bmemError\"\xe2\x02\n" +
 	"\x03vma\x12\x1b\n" +
 	"\x05start\x18\x01 \x01(\x04B\x05\xd2?\x02\b\x01R\x05start\x12\x17\n" +
 	"\x03end\x18\x02 \x01(\x04B\x05\xd2?\x02\b\x01R\x03end\x12\x14\n" +
