@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/critq/critq/codec/critjson"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -119,7 +120,7 @@ func (e *Explorer) critFile(typ images.FdTypes, id uint32) XFdsFile {
 		if u := fe.GetUsk(); u != nil {
 			name := ""
 			if len(u.GetName()) > 0 {
-				name = " " + quotedPrintable(u.GetName())
+				name = " " + critjson.QuotedPrintable(u.GetName())
 			}
 			f.Text = fmt.Sprintf("unix[%d (%d)%s]", u.GetIno(), u.GetPeer(), name)
 		}
@@ -127,31 +128,6 @@ func (e *Explorer) critFile(typ images.FdTypes, id uint32) XFdsFile {
 		f.Text = fmt.Sprintf("%s.%d", f.Type, id)
 	}
 	return f
-}
-
-// quotedPrintable encodes b as Python's quopri.encodestring, which crit
-// uses for unix socket names: "=XX" for '=', bytes outside printable ASCII
-// and a final space or tab; soft line breaks "=\n" keep lines within 76
-// characters.
-func quotedPrintable(b []byte) string {
-	const hex = "0123456789ABCDEF"
-	var out []byte
-	line := 0
-	for i, c := range b {
-		last := i+1 == len(b)
-		if c > '~' || c == '=' || (c < ' ' && c != '\t') || ((c == ' ' || c == '\t') && last) {
-			if line+3 >= 76 {
-				out, line = append(out, '=', '\n'), 0
-			}
-			out, line = append(out, '=', hex[c>>4], hex[c&15]), line+3
-			continue
-		}
-		if !last && line+1 >= 76 {
-			out, line = append(out, '=', '\n'), 0
-		}
-		out, line = append(out, c), line+1
-	}
-	return string(out)
 }
 
 // XFds returns crit x fds.

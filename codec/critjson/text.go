@@ -149,6 +149,12 @@ func appendQP(dst []byte, b []byte) []byte {
 	return dst
 }
 
+// QuotedPrintable returns b as crit prints a unix socket name (its
+// unix_name conversion): quoted-printable as Python's quopri.encodestring
+// writes it, with appendQP's one deviation. Package explore's crit x fds
+// view uses it.
+func QuotedPrintable(b []byte) string { return string(appendQP(nil, b)) }
+
 // decodeQP decodes quoted-printable text as Python's quopri.decodestring
 // (binascii.a2b_qp) does.
 func decodeQP(s []byte) []byte {
