@@ -21,16 +21,16 @@ const (
 	benchEntry = 64      // pages per pagemap entry
 )
 
-// writeBigDump writes a dump of one task with benchSize bytes of pseudo-
-// random pages in one anonymous VMA, described by pagemap entries of
-// benchEntry pages, with a marker every 64 MiB.
-func writeBigDump(b *testing.B) string {
-	dir := b.TempDir()
+// writeBigDump writes into dir a dump of one task with benchSize bytes of
+// pseudo-random pages in one anonymous VMA, described by pagemap entries
+// of benchEntry pages, with a marker every 64 MiB.
+func writeBigDump(b testing.TB, dir string) string {
 	write := func(name string, data []byte) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
+	write("pstree.img", imageBytes(b, "PSTREE", &images.PstreeEntry{Pid: proto.Uint32(1), Ppid: proto.Uint32(0), Pgid: proto.Uint32(1), Sid: proto.Uint32(1), Threads: []uint32{1}}))
 	write("core-1.img", imageBytes(b, "CORE", core(images.CoreEntry_X86_64)))
 	write("mm-1.img", imageBytes(b, "MM", mmEntry(vma(benchBase, benchBase+benchSize, anonPriv, 0x22, 0, 0))))
 	msgs := []proto.Message{&images.PagemapHead{PagesId: proto.Uint32(1)}}
@@ -61,6 +61,22 @@ func writeBigDump(b *testing.B) string {
 	return dir
 }
 
+// TestWriteBigDump writes the 1 GiB dump of BenchmarkMemory1GiB into the
+// folder CRITQ_BIG_DUMP names, to time the critq command on it:
+//
+//	CRITQ_BIG_DUMP=/tmp/big go test ./mem -run TestWriteBigDump
+//	critq mem search /tmp/big CRITQ-MARKER-bench
+func TestWriteBigDump(t *testing.T) {
+	dir := os.Getenv("CRITQ_BIG_DUMP")
+	if dir == "" {
+		t.Skip("CRITQ_BIG_DUMP is not set")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeBigDump(t, dir)
+}
+
 func maxRSSMB() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -71,7 +87,7 @@ func maxRSSMB() float64 {
 // pages. Throughput is in bytes of pages scanned; peak-RSS-MB is the
 // process's maximum resident size so far.
 func BenchmarkMemory1GiB(b *testing.B) {
-	dir := writeBigDump(b)
+	dir := writeBigDump(b, b.TempDir())
 	_, m := mustOpen(b, dir)
 	search := func(b *testing.B, p mem.Pattern) {
 		b.SetBytes(benchSize)
