@@ -162,28 +162,37 @@ type scriptProgram struct {
 	progress *progress
 }
 
+// compileScript compiles the bindings in order, then the queries in
+// parallel: a query may use every binding of the script, a binding those
+// above it.
 func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, error) {
 	p := &scriptProgram{lets: query.NewBindings(query.CostLimit(o.cost)), timeout: o.timeout}
 	for _, st := range sc.Stmts {
-		var err error
 		switch st.Kind {
 		case batch.Let:
-			err = p.lets.Let(st.Name, st.Source())
-		case batch.Query:
-			var q *query.Query
-			if q, err = p.lets.Compile(st.Source()); err == nil {
-				p.names = append(p.names, st.Name)
-				p.queries = append(p.queries, q)
+			if err := p.lets.Let(st.Name, st.Source()); err != nil {
+				return nil, withCode(exitCompile, scriptCompileError(sc, st, err))
 			}
 		case batch.Rule:
 			fmt.Fprintf(c.stderr, "critq: %s:%d: rule %s skipped (rules apply with critq transform -f)\n", sc.Name, st.Line, st.Name)
 		}
-		if err != nil {
-			return nil, withCode(exitCompile, scriptCompileError(sc, st, err))
-		}
 	}
-	if len(p.queries) == 0 {
+	qs := sc.Queries()
+	if len(qs) == 0 {
 		return nil, withCode(exitUsage, fmt.Errorf("%s: no named queries (NAME: EXPR)", sc.Name))
+	}
+	err := batch.Run(context.Background(), qs, batch.Options{Jobs: o.jobs},
+		func(_ context.Context, st *batch.Stmt) (*query.Query, error) { return p.lets.Compile(st.Source()) },
+		func(_ int, st *batch.Stmt, q *query.Query, err error) error {
+			if err != nil {
+				return withCode(exitCompile, scriptCompileError(sc, st, err))
+			}
+			p.names = append(p.names, st.Name)
+			p.queries = append(p.queries, q)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
