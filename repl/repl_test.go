@@ -234,3 +234,28 @@ func FuzzComplete(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkComplete(b *testing.B) {
+	e := mustEvaluator(b, Options{}, sleepPlain)
+	for _, line := range []string{"tasks[0].core.tc.", "vmas.filter(v, v.pr", "PROT_"} {
+		b.Run(line, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, c, _ := e.Complete(line, len(line)); len(c) == 0 {
+					b.Fatal("no completions")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkProcess(b *testing.B) {
+	e := mustEvaluator(b, Options{Format: query.FormatJSON}, sleepPlain)
+	cmd := Eval{Expr: "vmas.filter(v, v.prot & PROT_EXEC).size()"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := e.Process(context.Background(), cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

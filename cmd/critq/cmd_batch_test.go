@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/query"
@@ -164,5 +165,24 @@ func TestBatchJSONArray(t *testing.T) {
 		if len(r) != 3 || r["dump"] == nil || r["query"] == nil {
 			t.Fatalf("record %v: wanted dump, query and value", r)
 		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var b strings.Builder
+	p := newProgress(&b, false, 3)
+	p.start = p.start.Add(-2 * time.Second)
+	p.step(false)
+	p.clear()
+	if b.Len() != 0 {
+		t.Errorf("progress on a stderr that is no terminal wrote %q", b.String())
+	}
+	p = newProgress(&b, true, 3)
+	p.step(false) // under a second: nothing
+	p.start = p.start.Add(-2 * time.Second)
+	p.step(true)
+	p.clear()
+	if got := b.String(); !strings.HasPrefix(got, "\r\x1b[Kcritq: 2/3 dumps, 1 failed, 2.") || !strings.HasSuffix(got, "s\r\x1b[K") {
+		t.Errorf("progress wrote %q", got)
 	}
 }
