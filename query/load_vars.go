@@ -45,7 +45,7 @@ func (d *Dump) activation(ctx context.Context, adapter types.Adapter, n *needs, 
 				}
 				return
 			}
-			act[v.Name] = val
+			act[v.Name] = messageList(adapter, val) // fast_list.go
 		}()
 	}
 	wg.Wait()

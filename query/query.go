@@ -24,6 +24,7 @@ type Option func(*config)
 type config struct {
 	costLimit uint64
 	declared  []cel.EnvOption // Declare (session.go)
+	noFast    bool            // noFastPath (fast.go)
 }
 
 // CostLimit bounds the cost of each evaluation, in cel-go's cost units (one
@@ -39,6 +40,7 @@ type Query struct {
 	ast   *cel.Ast
 	prg   cel.Program
 	needs *needs
+	fast  *fastPlan
 }
 
 // NewEnv returns critq's CEL environment: the image schema and the views as
@@ -71,6 +73,11 @@ func Compile(src string, opts ...Option) (*Query, error) {
 	if cfg.costLimit > 0 {
 		popts = append(popts, cel.CostLimit(cfg.costLimit))
 	}
+	fast := &fastPlan{}
+	if !cfg.noFast {
+		fast = planFast(env, ast.NativeRep())
+		popts = append(popts, fast.programOptions()...)
+	}
 	prg, err := env.Program(ast, popts...)
 	if err != nil {
 		return nil, err
@@ -79,7 +86,7 @@ func Compile(src string, opts ...Option) (*Query, error) {
 	for _, v := range Vars() {
 		declared[v.Name] = true
 	}
-	return &Query{src: src, env: env, ast: ast, prg: prg, needs: analyze(ast.NativeRep(), declared)}, nil
+	return &Query{src: src, env: env, ast: ast, prg: prg, needs: analyze(ast.NativeRep(), declared), fast: fast}, nil
 }
 
 // String returns the source of the query.
