@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -119,6 +120,7 @@ func (d *Dump) buildVMAs(ctx context.Context, n *needs) ([]*views.Vma, error) {
 			sizes = make([]uint64, len(vs))
 		}
 		paths := map[uint64]*string{}
+		out = slices.Grow(out, len(vs))
 		for j := range vs {
 			v := &vs[j]
 			v.Pid = pid
@@ -145,30 +147,42 @@ func (d *Dump) buildVMAs(ctx context.Context, n *needs) ([]*views.Vma, error) {
 var errVMAWire = errors.New("mm_entry: malformed vma_entry")
 
 // vmaPayloads returns the serialized vma_entry messages of an mm_entry.
+// The result is sized first: a scan of the tags is cheap, growing a slice
+// of 100,000 entries by doubling is not.
 func vmaPayloads(b []byte) ([][]byte, error) {
-	var out [][]byte
+	n := 0
+	if err := scanVMAs(b, func([]byte) { n++ }); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, n)
+	err := scanVMAs(b, func(v []byte) { out = append(out, v) })
+	return out, err
+}
+
+// scanVMAs calls fn with each serialized vma_entry of an mm_entry.
+func scanVMAs(b []byte, fn func([]byte)) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, protowire.ParseError(n)
+			return protowire.ParseError(n)
 		}
 		b = b[n:]
 		if num == mmVMAs && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return nil, protowire.ParseError(n)
+				return protowire.ParseError(n)
 			}
-			out = append(out, v)
+			fn(v)
 			b = b[n:]
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return nil, protowire.ParseError(n)
+			return protowire.ParseError(n)
 		}
 		b = b[n:]
 	}
-	return out, nil
+	return nil
 }
 
 // decodeVMAs decodes the fields in mask of each vma_entry. Each field has
