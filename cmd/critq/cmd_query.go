@@ -42,6 +42,10 @@ func init() {
 	helpTopics["vars"] = varsHelp
 }
 
+// oneShotMemoryLimit is the heap size past which a one-shot query
+// collects garbage.
+const oneShotMemoryLimit = 512 << 20
+
 type queryFlags struct {
 	format  string
 	raw     bool
@@ -86,13 +90,18 @@ func runQuery(c *cli, args []string) error {
 			return withCode(exitUsage, err)
 		}
 	}
+	// A query builds many short-lived values in a process that lives for
+	// one query: collecting them is wasted work until the heap grows
+	// large, so the collector runs only past a soft limit, unless GOGC or
+	// GOMEMLIMIT say otherwise. The settings are restored on return.
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(oneShotMemoryLimit))
+	}
 	q, err := query.Compile(pos[0], query.CostLimit(o.cost))
 	if err != nil {
 		return withCode(exitCompile, err)
 	}
-	// A query builds many short-lived values; collecting less often pays
-	// in a process that lives for one query.
-	debug.SetGCPercent(400)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dumps := pos[1:]
