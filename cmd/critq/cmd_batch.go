@@ -120,7 +120,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return withCode(exitError, context.Cause(ctx))
+			return withCode(exitError, errors.New("interrupted"))
 		}
 		return withCode(exitError, err)
 	}
@@ -231,7 +231,7 @@ func (p *scriptProgram) evalDump(ctx context.Context, dir string) ([]json.RawMes
 	for i, q := range p.queries {
 		v, err := p.evalOne(ctx, q, d, memo)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.names[i], err)
+			return nil, fmt.Errorf("query %s: %w", p.names[i], err)
 		}
 		buf.Reset()
 		if err := (query.Output{Format: query.FormatJSON}).Write(&buf, "", v); err != nil {

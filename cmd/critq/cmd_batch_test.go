@@ -124,7 +124,7 @@ func TestBatchCommand(t *testing.T) {
 		{"multi-line and rule", []string{"-f", list, d}, "", exitOK, `"value":[19635]}`, "rule files skipped"},
 		{"bad dump skipped", []string{"-f", good, "-j", "2", d, bad, d2}, "", exitBadImage, `{"dump":"` + d2 + `","query":"comm","value":"pf-parent"}`, "pstree.img"},
 		{"missing dump", []string{"-f", good, "/nonexistent/dump", d}, "", exitBadImage, `"value":"sleep"`, "nonexistent"},
-		{"eval error", []string{"-f", "-", d, d2}, "n: tasks[1].pid\n", exitError, `"dump":"` + d2, "n: " + d + ": "},
+		{"eval error", []string{"-f", "-", d, d2}, "n: tasks[1].pid\n", exitError, `"dump":"` + d2, "critq: query n: " + d + ": "},
 		{"compile error", []string{"-f", badExpr, d}, "", exitCompile, "",
 			badExpr + ":4:6: undefined field 'pdi'; did you mean 'pid'?"},
 		{"caret", []string{"-f", badExpr, d}, "", exitCompile, "", " |     t.pdi)\n | .....^\n"},
