@@ -76,3 +76,45 @@ func TestBindings(t *testing.T) {
 		t.Errorf("%d bindings left, want 0", n)
 	}
 }
+
+// TestReferences checks that the variables of comprehensions are not taken
+// for the bindings of the same name.
+func TestReferences(t *testing.T) {
+	b := NewBindings()
+	for _, l := range []struct{ name, src string }{{"v", "vmas[0]"}, {"t", "tasks[0]"}} {
+		if err := b.Let(l.name, l.src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		src  string
+		want string
+	}{
+		{"vmas.filter(v, v.prot > 0)", "vmas"},
+		{"v.start", "v"},
+		{"vmas.filter(v, v.start == 0).size() + size(v.path)", "v vmas"},
+		{"vmas.exists(x, x.start == v.start)", "v vmas"},
+		{"tasks.map(t, t.pid).exists(p, p == t.pid)", "t tasks"},
+		{"tasks.map(t, vmas.filter(v, v.pid == t.pid).size())", "tasks vmas"},
+	}
+	for _, tc := range cases {
+		q, err := b.Compile(tc.src)
+		if err != nil {
+			t.Errorf("Compile(%q): %v", tc.src, err)
+			continue
+		}
+		if got := strings.Join(q.References(), " "); got != tc.want {
+			t.Errorf("Compile(%q).References() = %q, want %q", tc.src, got, tc.want)
+		}
+	}
+	if err := b.Let("n", "vmas.filter(v, v.prot > 0).size()"); err != nil {
+		t.Fatal(err)
+	}
+	if uses := b.Lookup("n").Uses; len(uses) != 0 {
+		t.Errorf("let n = vmas.filter(v, ...) uses %q, want nothing", uses)
+	}
+	// v is not used by n, so it can be removed and redefined freely.
+	if err := b.Unlet("v"); err != nil {
+		t.Errorf("Unlet(v) = %v", err)
+	}
+}
