@@ -64,6 +64,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/critq/critq/batch"
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/magic"
@@ -100,6 +101,10 @@ type RuleSource struct {
 	Kind string
 	// Expr is the expression after the colon.
 	Expr string
+
+	// script and stmt place a rule of a script (ScriptRules).
+	script *batch.Script
+	stmt   *batch.Stmt
 }
 
 // ParseRule splits the text of a rule, KIND: EXPR.
@@ -125,14 +130,15 @@ func isKindWord(s string) bool {
 }
 
 // RuleError is a rule that cannot be compiled: an unknown kind, a syntax or
-// type error (Err is then a *CompileError with a caret), a bad rule file.
+// type error (Err is then a *CompileError with a caret; for a rule of a
+// script, the *batch.ScriptError that places it in the script).
 type RuleError struct {
 	Where string
 	Err   error
 }
 
 func (e *RuleError) Error() string {
-	if e.Where == "" {
+	if e.Where == "" || located(e.Err) {
 		return e.Err.Error()
 	}
 	return e.Where + ": " + e.Err.Error()
@@ -237,7 +243,7 @@ func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
 	for _, s := range srcs {
 		r, err := compileRule(base, s, o)
 		if err != nil {
-			return nil, &RuleError{Where: s.Where, Err: err}
+			return nil, &RuleError{Where: s.Where, Err: s.locate(err)}
 		}
 		out = append(out, r)
 	}
@@ -284,11 +290,12 @@ func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
 		return nil, err
 	}
 	ev.adapter = env.CELTypeAdapter()
-	ast, err := compileExpr(env, s.Expr)
+	src := s.source()
+	ast, err := compileExpr(env, src)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRule(ast, s.Expr, md, r.vars); err != nil {
+	if err := checkRule(ast, src, md, r.vars); err != nil {
 		return nil, err
 	}
 	r.prg, err = env.Program(ast, cel.CostLimit(o.CostLimit), cel.InterruptCheckFrequency(100))

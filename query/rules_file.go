@@ -3,82 +3,90 @@ package query
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/critq/critq/batch"
 )
 
-// ParseRuleFile reads the rules of a rules file (critq transform -f): one
-// rule a line, written `rule KIND: EXPR`. # starts a comment outside string
-// literals; blank lines are skipped; a rule continues on the following lines
-// while one of its brackets is open. name names the file in messages and in
-// each rule's Where ("rules.critq:3").
+// ParseRuleFile reads the rules of a rules file (critq transform -f): a
+// batch script (see [batch.Parse]: # comments, expressions continued while
+// a bracket or a triple-quoted string is open) whose statements are rules,
+// `rule KIND: EXPR`. name names the file in messages and in each rule's
+// Where ("rules.critq:3"). A malformed file is a *batch.ScriptError, as is a
+// binding or a named query, which only critq -f evaluates; the rules'
+// compile errors read FILE:LINE:COL too (see [ScriptRules]).
 func ParseRuleFile(name, text string) ([]RuleSource, error) {
-	var out []RuleSource
-	lines := strings.Split(text, "\n")
-	for i := 0; i < len(lines); i++ {
-		first := i + 1
-		body, depth, err := ruleLine(lines[i], 0)
-		if err != nil {
-			return nil, &RuleError{Where: fmt.Sprintf("%s:%d", name, first), Err: err}
-		}
-		stmt := body
-		for depth > 0 && i+1 < len(lines) {
-			i++
-			body, depth, err = ruleLine(lines[i], depth)
-			if err != nil {
-				return nil, &RuleError{Where: fmt.Sprintf("%s:%d", name, i+1), Err: err}
-			}
-			stmt += "\n" + body
-		}
-		where := fmt.Sprintf("%s:%d", name, first)
-		if depth > 0 {
-			return nil, &RuleError{Where: where, Err: errors.New("a bracket is never closed")}
-		}
-		stmt = strings.TrimSpace(stmt)
-		if stmt == "" {
-			continue
-		}
-		rest, ok := strings.CutPrefix(stmt, "rule")
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
-			return nil, &RuleError{Where: where, Err: errors.New("expected a rule: rule KIND: EXPR")}
-		}
-		rs, err := ParseRule(where, strings.TrimSpace(rest))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs)
+	sc, err := batch.Parse(name, []byte(text))
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	for _, st := range sc.Stmts {
+		switch st.Kind {
+		case batch.Let:
+			return nil, sc.ErrorAt(st.Line, st.Col, "a rules file holds only rules: bindings are for the queries of critq -f")
+		case batch.Query:
+			return nil, sc.ErrorAt(st.Line, st.Col, fmt.Sprintf("a rules file holds only rules: %s is a named query (critq -f runs it); a rule is rule KIND: EXPR", st.Name))
+		}
+	}
+	rs := ScriptRules(sc)
+	if len(rs) == 0 {
+		return nil, &batch.ScriptError{File: name, Line: 1, Col: 1, Msg: "no rules (rule KIND: EXPR)"}
+	}
+	return rs, nil
 }
 
-// ruleLine strips the comment of one line and returns the bracket depth at
-// its end, starting from depth. Strings do not span lines (CEL's triple
-// quoted strings are not supported in rule files).
-func ruleLine(line string, depth int) (string, int, error) {
-	var quote byte
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
-			return line[:i], depth, nil
-		case c == '(' || c == '[' || c == '{':
-			depth++
-		case c == ')' || c == ']' || c == '}':
-			if depth == 0 {
-				return "", 0, fmt.Errorf("unbalanced %q", c)
-			}
-			depth--
-		}
+// ScriptRules returns the rules of a script, in order, each named
+// "FILE:LINE". [CompileRules] compiles them where they stand in the script,
+// so that their errors read FILE:LINE:COL with the script's line and a
+// caret.
+func ScriptRules(sc *batch.Script) []RuleSource {
+	var out []RuleSource
+	for _, st := range sc.Rules() {
+		out = append(out, RuleSource{Where: fmt.Sprintf("%s:%d", sc.Name, st.Line), Kind: st.Name, Expr: st.Expr, script: sc, stmt: st})
 	}
-	if quote != 0 {
-		return "", 0, errors.New("unterminated string")
+	return out
+}
+
+// source returns the text the rule compiles: its expression, laid out as
+// in its script when it comes from one.
+func (s RuleSource) source() string {
+	if s.stmt != nil {
+		return s.stmt.Source()
 	}
-	return line, depth, nil
+	return s.Expr
+}
+
+// locate places an error of compiling the rule in its script, if any.
+func (s RuleSource) locate(err error) error {
+	if s.stmt == nil {
+		return err
+	}
+	return LocateError(s.script, s.stmt, err)
+}
+
+// LocateError places err, an error of compiling statement st of script sc
+// from st.Source(), in the script: each *CompileError in it (and those of
+// its More) becomes a *batch.ScriptError at the script's line and column,
+// which shows the script's line with a caret; a *BindingError keeps its
+// words. Any other error is placed at the statement.
+func LocateError(sc *batch.Script, st *batch.Stmt, err error) error {
+	var ce *CompileError
+	if !errors.As(err, &ce) || ce.Line <= 0 {
+		return sc.ErrorAt(st.Line, st.Col, err.Error())
+	}
+	errs := []error{sc.ErrorAt(ce.Line, ce.Col, ce.Msg)}
+	for _, m := range ce.More {
+		errs = append(errs, sc.ErrorAt(m.Line, m.Col, m.Msg))
+	}
+	placed := errors.Join(errs...)
+	var be *BindingError
+	if errors.As(err, &be) && be.User != "" {
+		return fmt.Errorf("let %s: %s uses it and no longer compiles:\n%w", be.Name, be.User, placed)
+	}
+	return placed
+}
+
+// located reports whether err is placed in a script already.
+func located(err error) bool {
+	var se *batch.ScriptError
+	return errors.As(err, &se)
 }
