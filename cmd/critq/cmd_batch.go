@@ -24,11 +24,11 @@ import (
 const batchUsage = `Usage: critq batch [flags] SCRIPT DUMP...
        critq -f SCRIPT [flags] DUMP...
 
-Runs every named query of SCRIPT (- for standard input) against every dump.
-A script holds, one per line, comments (#), bindings "let NAME = EXPR",
-named queries "NAME: EXPR" and rules "rule KIND: EXPR" (rules are applied
-by critq transform -f; here they are skipped). An expression continues on
-the next lines while a bracket, parenthesis or triple-quoted string is open.
+Runs every named query of SCRIPT (- for standard input) against every dump,
+and previews its rules. A script holds, one per line, comments (#),
+bindings "let NAME = EXPR", named queries "NAME: EXPR" and rules
+"rule KIND: EXPR" (see critq transform -h). An expression continues on the
+next lines while a bracket, parenthesis or triple-quoted string is open.
 
 Output: ndjson (the default) prints a record {"dump", "query", "value"} per
 line; json prints the same records as one JSON array; table prints a row per
@@ -36,8 +36,16 @@ dump and a column per query (for scalar results). Dumps run in parallel; a
 dump that fails is reported on standard error and skipped, and the exit
 status is that of the first failure (4 a bad image, 5 an evaluation).
 
-Example:
+Rules never write here: each prints a record {"dump", "rule", "value"},
+the rule named FILE:LINE, whose value holds its counts (entries, matched,
+changed, dropped) and its changes, each {"image", "entry", "field", "old",
+"new"} in crit's pretty form (a dropped entry has field null and new null).
+Rules apply in order, as critq transform -f SCRIPT DUMP -o OUT applies a
+script of rules.
+
+Examples:
   critq -f examples/cookbook.txt ../shared/corpus/*/
+  critq -f rules.critq DUMP...      preview the rules of rules.critq
 `
 
 func init() {
@@ -103,7 +111,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	// is done: collecting less often saves a fifth of the CPU time, and the
 	// peak stays that of the -j dumps in flight.
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
-	w.begin(prog.names)
+	w.begin(prog.cols)
 	prog.progress = newProgress(c.stderr, isTerminal(c.stderr), len(dumps))
 	first := 0
 	err = batch.Run(ctx, dumps, batch.Options{Jobs: o.jobs}, prog.evalDump,
@@ -117,7 +125,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 				}
 				return nil
 			}
-			return w.dump(dir, prog.names, vals)
+			return w.dump(dir, prog.cols, vals)
 		})
 	prog.progress.clear()
 	if err == nil {
@@ -161,10 +169,17 @@ func readScript(c *cli, name string) (*batch.Script, error) {
 // scriptProgram is a compiled script.
 type scriptProgram struct {
 	lets     *query.Bindings
-	names    []string
+	cols     []column // the queries, then the rules
 	queries  []*query.Query
+	rules    *rulePool // nil without rules
 	timeout  time.Duration
 	progress *progress
+}
+
+// column is what a script prints for every dump: a named query or a rule.
+type column struct {
+	key  string // "query" or "rule"
+	name string
 }
 
 // compileScript compiles the bindings in order, then the queries in
@@ -176,54 +191,41 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 		switch st.Kind {
 		case batch.Let:
 			if err := p.lets.Let(st.Name, st.Source()); err != nil {
-				return nil, withCode(exitCompile, scriptCompileError(sc, st, err))
+				return nil, withCode(exitCompile, query.LocateError(sc, st, err))
 			}
-		case batch.Rule:
-			fmt.Fprintf(c.stderr, "critq: %s:%d: rule %s skipped (rules apply with critq transform -f)\n", sc.Name, st.Line, st.Name)
 		}
 	}
 	qs := sc.Queries()
-	if len(qs) == 0 {
-		return nil, withCode(exitUsage, fmt.Errorf("%s: no named queries (NAME: EXPR)", sc.Name))
+	if len(qs) == 0 && len(sc.Rules()) == 0 {
+		return nil, withCode(exitUsage, fmt.Errorf("%s: no named queries (NAME: EXPR) or rules (rule KIND: EXPR)", sc.Name))
 	}
 	err := batch.Run(context.Background(), qs, batch.Options{Jobs: o.jobs},
 		func(_ context.Context, st *batch.Stmt) (*query.Query, error) { return p.lets.Compile(st.Source()) },
 		func(_ int, st *batch.Stmt, q *query.Query, err error) error {
 			if err != nil {
-				return withCode(exitCompile, scriptCompileError(sc, st, err))
+				return withCode(exitCompile, query.LocateError(sc, st, err))
 			}
-			p.names = append(p.names, st.Name)
+			p.cols = append(p.cols, column{"query", st.Name})
 			p.queries = append(p.queries, q)
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
+	if srcs := query.ScriptRules(sc); len(srcs) > 0 {
+		if p.rules, err = newRulePool(srcs, o.jobs); err != nil {
+			return nil, withCode(exitCompile, err)
+		}
+		for _, r := range srcs {
+			p.cols = append(p.cols, column{"rule", r.Where})
+		}
+	}
 	return p, nil
 }
 
-// scriptCompileError places a compile error of statement st in the script.
-func scriptCompileError(sc *batch.Script, st *batch.Stmt, err error) error {
-	var ce *query.CompileError
-	if !errors.As(err, &ce) || ce.Line <= 0 {
-		return sc.ErrorAt(st.Line, 1, err.Error())
-	}
-	var b strings.Builder
-	for i, e := range append([]*query.CompileError{ce}, ce.More...) {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(sc.ErrorAt(e.Line, e.Col, e.Msg).Error())
-	}
-	var be *query.BindingError
-	if errors.As(err, &be) && be.User != "" {
-		return fmt.Errorf("let %s: %s uses it and no longer compiles:\n%s", be.Name, be.User, b.String())
-	}
-	return errors.New(b.String())
-}
-
-// evalDump evaluates every query against the dump in dir and returns the
-// results as compact JSON in crit's plain form.
+// evalDump evaluates every query against the dump in dir, then previews
+// the rules, and returns the results as compact JSON (queries in crit's
+// plain form).
 func (p *scriptProgram) evalDump(ctx context.Context, dir string) ([]json.RawMessage, error) {
 	d, err := query.Open(dir)
 	if err != nil {
@@ -231,20 +233,27 @@ func (p *scriptProgram) evalDump(ctx context.Context, dir string) ([]json.RawMes
 	}
 	defer d.Images().Close()
 	memo := map[string]ref.Val{}
-	out := make([]json.RawMessage, len(p.queries))
+	out := make([]json.RawMessage, len(p.queries), len(p.cols))
 	var buf bytes.Buffer
 	for i, q := range p.queries {
 		v, err := p.evalOne(ctx, q, d, memo)
 		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", p.names[i], err)
+			return nil, fmt.Errorf("query %s: %w", p.cols[i].name, err)
 		}
 		buf.Reset()
 		if err := (query.Output{Format: query.FormatJSON}).Write(&buf, "", v); err != nil {
-			return nil, withCode(exitError, fmt.Errorf("%s: %s: %w", dir, p.names[i], err))
+			return nil, withCode(exitError, fmt.Errorf("%s: %s: %w", dir, p.cols[i].name, err))
 		}
 		out[i] = append(json.RawMessage(nil), bytes.TrimSpace(buf.Bytes())...)
 	}
-	return out, nil
+	if p.rules == nil {
+		return out, nil
+	}
+	vals, err := p.previewRules(ctx, d.Images())
+	if err != nil {
+		return nil, err
+	}
+	return append(out, vals...), nil
 }
 
 func (p *scriptProgram) evalOne(ctx context.Context, q *query.Query, d *query.Dump, memo map[string]ref.Val) (ref.Val, error) {
@@ -282,17 +291,20 @@ func exitCodeOf(err error) int {
 
 // recordWriter writes the results of a batch run, dump by dump.
 type recordWriter interface {
-	begin(queries []string)
-	dump(dir string, queries []string, vals []json.RawMessage) error
+	begin(cols []column)
+	dump(dir string, cols []column, vals []json.RawMessage) error
 	end() error
 }
 
-// appendRecord appends {"dump": ..., "query": ..., "value": ...}.
-func appendRecord(b []byte, dir, name string, val json.RawMessage) []byte {
+// appendRecord appends {"dump": ..., "query": ..., "value": ...}, or
+// "rule" for a rule.
+func appendRecord(b []byte, dir string, col column, val json.RawMessage) []byte {
 	b = append(b, `{"dump":`...)
 	b = strconv.AppendQuote(b, dir)
-	b = append(b, `,"query":`...)
-	b = strconv.AppendQuote(b, name)
+	b = append(b, `,"`...)
+	b = append(b, col.key...)
+	b = append(b, `":`...)
+	b = strconv.AppendQuote(b, col.name)
 	b = append(b, `,"value":`...)
 	return append(b, val...)
 }
@@ -302,12 +314,12 @@ type ndjsonWriter struct {
 	buf []byte
 }
 
-func (n *ndjsonWriter) begin([]string) {}
+func (n *ndjsonWriter) begin([]column) {}
 func (n *ndjsonWriter) end() error     { return nil }
-func (n *ndjsonWriter) dump(dir string, queries []string, vals []json.RawMessage) error {
+func (n *ndjsonWriter) dump(dir string, cols []column, vals []json.RawMessage) error {
 	n.buf = n.buf[:0]
 	for i, v := range vals {
-		n.buf = append(appendRecord(n.buf, dir, queries[i], v), "}\n"...)
+		n.buf = append(appendRecord(n.buf, dir, cols[i], v), "}\n"...)
 	}
 	_, err := n.w.Write(n.buf)
 	return err
@@ -319,8 +331,8 @@ type jsonArrayWriter struct {
 	count int
 }
 
-func (j *jsonArrayWriter) begin([]string) {}
-func (j *jsonArrayWriter) dump(dir string, queries []string, vals []json.RawMessage) error {
+func (j *jsonArrayWriter) begin([]column) {}
+func (j *jsonArrayWriter) dump(dir string, cols []column, vals []json.RawMessage) error {
 	j.buf = j.buf[:0]
 	for i, v := range vals {
 		if j.count == 0 {
@@ -329,7 +341,7 @@ func (j *jsonArrayWriter) dump(dir string, queries []string, vals []json.RawMess
 			j.buf = append(j.buf, ",\n"...)
 		}
 		j.count++
-		j.buf = append(appendRecord(j.buf, dir, queries[i], v), '}')
+		j.buf = append(appendRecord(j.buf, dir, cols[i], v), '}')
 	}
 	_, err := j.w.Write(j.buf)
 	return err
@@ -343,18 +355,23 @@ func (j *jsonArrayWriter) end() error {
 	return err
 }
 
-// tableWriter prints a row per dump and a column per query; strings are
-// unquoted, other values compact JSON. The columns are aligned at the end.
+// tableWriter prints a row per dump and a column per query or rule; strings
+// are unquoted, other values compact JSON. The columns are aligned at the
+// end.
 type tableWriter struct {
 	w  io.Writer
 	tw *tabwriter.Writer
 }
 
-func (t *tableWriter) begin(queries []string) {
+func (t *tableWriter) begin(cols []column) {
 	t.tw = tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(t.tw, "DUMP\t%s\n", strings.Join(queries, "\t"))
+	fmt.Fprint(t.tw, "DUMP")
+	for _, c := range cols {
+		fmt.Fprintf(t.tw, "\t%s", cell(c.name))
+	}
+	fmt.Fprintln(t.tw)
 }
-func (t *tableWriter) dump(dir string, _ []string, vals []json.RawMessage) error {
+func (t *tableWriter) dump(dir string, _ []column, vals []json.RawMessage) error {
 	cells := make([]string, 0, len(vals)+1)
 	cells = append(cells, cell(dir))
 	for _, v := range vals {

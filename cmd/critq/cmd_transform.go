@@ -43,8 +43,10 @@ Examples:
   critq transform --kind core --set 'thread_core.creds.uid=1000' DUMP --dry-run
   critq transform -f rules.critq DUMP -o OUT
 
-A rules file holds lines 'rule KIND: EXPR'; # starts a comment; a rule
-continues on the next lines while a bracket is open.
+A rules file (-f) is a batch script (critq batch -h) of rules, one
+'rule KIND: EXPR' a line: # starts a comment, and a rule continues on the
+next lines while a bracket or a triple-quoted string is open; errors read
+FILE:LINE:COL. critq -f RULES DUMP... previews its rules on many dumps.
 `
 
 func init() {
