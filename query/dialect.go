@@ -246,6 +246,9 @@ func shiftVal[T types.Int | types.Uint](left bool, a T, b ref.Val) ref.Val {
 //	 | size(vmass) > 0
 //	 | .......^
 type CompileError struct {
+	// File names the expression in messages; empty reads <input>, as in
+	// cel-go.
+	File string
 	Src  string // the expression
 	Line int    // 1-based line of the fault, 0 if unknown
 	Col  int    // 1-based column of the fault in characters, 0 if unknown
@@ -266,11 +269,15 @@ func (e *CompileError) Error() string {
 }
 
 func (e *CompileError) render(b *strings.Builder) {
+	file := e.File
+	if file == "" {
+		file = "<input>"
+	}
 	if e.Line <= 0 {
-		fmt.Fprintf(b, "ERROR: <input>: %s", e.Msg)
+		fmt.Fprintf(b, "ERROR: %s: %s", file, e.Msg)
 		return
 	}
-	fmt.Fprintf(b, "ERROR: <input>:%d:%d: %s", e.Line, e.Col, e.Msg)
+	fmt.Fprintf(b, "ERROR: %s:%d:%d: %s", file, e.Line, e.Col, e.Msg)
 	lines := strings.Split(e.Src, "\n")
 	if e.Line > len(lines) {
 		return

@@ -219,6 +219,10 @@ func extraVars(k *magic.Kind) []string {
 	return nil
 }
 
+// RuleVars returns the names a rule of kind k may read: e, the entry, and
+// the names of its extra data (extra; inq and outq).
+func RuleVars(k *magic.Kind) []string { return append([]string{"e"}, extraVars(k)...) }
+
 // extraLengths names the field of the message that holds the length of each
 // extra part.
 var extraLengths = map[magic.Extra]map[string]protoreflect.Name{

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 
@@ -212,4 +213,35 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// String returns what a rule did over a dump:
+// "FILES: 20 entries, 3 matched, 3 changed (1 dropped)".
+func (s RuleStats) String() string {
+	out := fmt.Sprintf("%s: %d entries, %d matched, %d changed", s.Rule.Kind.Name, s.Entries, s.Matched, s.Changed)
+	if s.Dropped > 0 {
+		out += fmt.Sprintf(" (%d dropped)", s.Dropped)
+	}
+	return out
+}
+
+// WriteDiff writes the changes of r as critq transform --dry-run prints
+// them: a line "IMAGE: entry N" for each changed entry, then a line
+// "    PATH: OLD -> NEW" for each changed field (see Fields), or
+// "IMAGE: entry N: dropped".
+func (r *RuleResult) WriteDiff(w io.Writer) error {
+	var b []byte
+	for _, ch := range r.Changes {
+		b = fmt.Appendf(b, "%s: entry %d", ch.File, ch.Index)
+		if ch.Drop {
+			b = append(b, ": dropped\n"...)
+			continue
+		}
+		b = append(b, '\n')
+		for _, f := range ch.Fields() {
+			b = fmt.Appendf(b, "    %s: %s -> %s\n", f.Path, f.Old, f.New)
+		}
+	}
+	_, err := w.Write(b)
+	return err
 }

@@ -156,7 +156,7 @@ func runTransform(c *cli, args []string) error {
 		fmt.Fprintf(c.stderr, "critq: warning: %s\n", w)
 	}
 	if o.dryRun {
-		if err := writeDiff(c, res); err != nil {
+		if err := res.WriteDiff(c.stdout); err != nil {
 			return withCode(exitError, err)
 		}
 	}
@@ -260,11 +260,7 @@ func (o *transformFlags) sugar(n int) (query.RuleSource, error) {
 func (c *cli) reportStats(res *query.RuleResult) *query.Rule {
 	var empty *query.Rule
 	for _, st := range res.Stats {
-		fmt.Fprintf(c.stderr, "critq: %s: %s: %d entries, %d matched, %d changed", st.Rule.Source.Where, st.Rule.Kind.Name, st.Entries, st.Matched, st.Changed)
-		if st.Dropped > 0 {
-			fmt.Fprintf(c.stderr, " (%d dropped)", st.Dropped)
-		}
-		fmt.Fprintln(c.stderr)
+		fmt.Fprintf(c.stderr, "critq: %s: %s\n", st.Rule.Source.Where, st)
 		if st.Changed == 0 && empty == nil {
 			empty = st.Rule
 		}
@@ -297,23 +293,6 @@ func buildPlan(d *dump.Dump, res *query.RuleResult) (*transform.Plan, error) {
 		plan.Images[name] = b
 	}
 	return plan, nil
-}
-
-// writeDiff prints each changed entry and its changed fields.
-func writeDiff(c *cli, res *query.RuleResult) error {
-	var b strings.Builder
-	for _, ch := range res.Changes {
-		if ch.Drop {
-			fmt.Fprintf(&b, "%s: entry %d: dropped\n", ch.File, ch.Index)
-			continue
-		}
-		fmt.Fprintf(&b, "%s: entry %d\n", ch.File, ch.Index)
-		for _, f := range ch.Fields() {
-			fmt.Fprintf(&b, "    %s: %s -> %s\n", f.Path, f.Old, f.New)
-		}
-	}
-	_, err := fmt.Fprint(c.stdout, b.String())
-	return err
 }
 
 // recoverDump finishes or rolls back an interrupted in-place transform.
