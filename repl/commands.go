@@ -37,6 +37,9 @@ type Dumps struct{ N int }
 // Format sets the output format.
 type Format struct{ Name string }
 
+// Transform previews a rewrite rule, KIND: EXPR, on the current dump.
+type Transform struct{ Rule string }
+
 // Time turns the report of evaluation time and images read on or off.
 type Time struct{ On bool }
 
@@ -55,31 +58,33 @@ const (
 	usageDumps  = ":dumps [N]            list the loaded dumps, or switch to the Nth"
 	usageFormat = ":format pretty|json|ndjson|table  how results are printed"
 	usageTime   = ":time on|off          report evaluation time and images read"
+	usageTrans  = ":transform KIND: EXPR preview a rule of critq transform on the current dump (writes nothing)"
 	usageQuit   = ":quit                 leave (also Ctrl-D)"
 )
 
-func (Eval) usage() string   { return usageEval }
-func (Help) usage() string   { return usageHelp }
-func (Vars) usage() string   { return usageVars }
-func (TypeOf) usage() string { return usageType }
-func (Let) usage() string    { return usageLet }
-func (Unlet) usage() string  { return usageUnlet }
-func (Load) usage() string   { return usageLoad }
-func (Dumps) usage() string  { return usageDumps }
-func (Format) usage() string { return usageFormat }
-func (Time) usage() string   { return usageTime }
-func (Quit) usage() string   { return usageQuit }
+func (Eval) usage() string      { return usageEval }
+func (Help) usage() string      { return usageHelp }
+func (Vars) usage() string      { return usageVars }
+func (TypeOf) usage() string    { return usageType }
+func (Let) usage() string       { return usageLet }
+func (Unlet) usage() string     { return usageUnlet }
+func (Load) usage() string      { return usageLoad }
+func (Dumps) usage() string     { return usageDumps }
+func (Format) usage() string    { return usageFormat }
+func (Time) usage() string      { return usageTime }
+func (Transform) usage() string { return usageTrans }
+func (Quit) usage() string      { return usageQuit }
 
 // commandNames returns the commands in the order :help lists them.
 func commandNames() []string {
-	return []string{":help", ":vars", ":type", ":let", ":unlet", ":load", ":dumps", ":format", ":time", ":quit"}
+	return []string{":help", ":vars", ":type", ":let", ":unlet", ":load", ":dumps", ":format", ":time", ":transform", ":quit"}
 }
 
 // helpText is what :help prints.
 func helpText() string {
 	var b strings.Builder
 	b.WriteString("Enter a CEL expression, or a command:\n")
-	for _, c := range []Cmd{Eval{}, Help{}, Vars{}, TypeOf{}, Let{}, Unlet{}, Load{}, Dumps{}, Format{}, Time{}, Quit{}} {
+	for _, c := range []Cmd{Eval{}, Help{}, Vars{}, TypeOf{}, Let{}, Unlet{}, Load{}, Dumps{}, Format{}, Time{}, Transform{}, Quit{}} {
 		b.WriteString("  " + c.usage() + "\n")
 	}
 	b.WriteString("An expression continues on the next line while a bracket or string is open.\n" +
@@ -159,6 +164,11 @@ func Parse(line string) (Cmd, error) {
 			return nil, &ParseError{Msg: fmt.Sprintf(":dumps: %q is not a dump number", rest), Usage: usageDumps}
 		}
 		return Dumps{N: n}, nil
+	case ":transform":
+		if rest == "" {
+			return nil, &ParseError{Msg: ":transform needs a rule", Usage: usageTrans}
+		}
+		return Transform{Rule: rest}, nil
 	case ":format":
 		switch rest {
 		case "pretty", "json", "ndjson", "table":

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/critq/critq/magic"
 	"github.com/critq/critq/query"
 )
 
@@ -21,7 +22,8 @@ import (
 // the message type of the expression before it (at any depth:
 // tasks[0].core.tc. offers tc's fields), then member functions and macros;
 // elsewhere the variables, bindings, constants, functions and macros; at the
-// start of a line the REPL's commands; after :load, directories.
+// start of a line the REPL's commands; after :load, directories; after
+// :transform, image kinds, then the fields of the kind's entry after "e.".
 func (e *Evaluator) Complete(line string, pos int) (head string, completions []string, tail string) {
 	if pos < 0 || pos > len(line) {
 		pos = len(line)
@@ -32,8 +34,13 @@ func (e *Evaluator) Complete(line string, pos int) (head string, completions []s
 		if !strings.ContainsAny(trimmed, " \t") {
 			return head[:len(head)-len(trimmed)], prefixed(commandNames(), trimmed), tail
 		}
-		if cmd, arg, _ := strings.Cut(trimmed, " "); cmd == ":load" || cmd == ":l" || cmd == ":lo" || cmd == ":loa" {
+		cmd, arg, _ := strings.Cut(trimmed, " ")
+		switch name, _ := lookupCommand(cmd); name {
+		case ":load":
 			return head[:len(head)-len(arg)], completeDir(arg), tail
+		case ":transform":
+			before, cands := e.completeRule(arg)
+			return head[:len(head)-len(arg)] + before, cands, tail
 		}
 	}
 	word := identSuffix(head)
@@ -79,6 +86,11 @@ func fieldNames(name string) []string {
 	if !ok {
 		return nil
 	}
+	return messageFields(md)
+}
+
+// messageFields returns the field names of md, sorted.
+func messageFields(md protoreflect.MessageDescriptor) []string {
 	var out []string
 	for i := 0; i < md.Fields().Len(); i++ {
 		out = append(out, string(md.Fields().Get(i).Name()))
@@ -286,4 +298,70 @@ func completeDir(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// completeRule completes the rule of :transform, arg: an image kind before
+// the colon; after it, the fields of the kind's entry after "e." (at any
+// depth: e.reg.fown.), the names a rule may use elsewhere. It returns the
+// text of arg before the word completed and the candidates.
+func (e *Evaluator) completeRule(arg string) (string, []string) {
+	kind, expr, ok := strings.Cut(arg, ":")
+	if !ok {
+		word := strings.TrimLeft(arg, " ")
+		return arg[:len(arg)-len(word)], prefixed(ruleKinds(), word)
+	}
+	k, err := query.RuleKind(strings.TrimSpace(kind))
+	if err != nil {
+		return arg, nil
+	}
+	word := identSuffix(expr)
+	before := arg[:len(arg)-len(word)]
+	if !strings.HasSuffix(before, ".") {
+		names := append(query.RuleVars(k), "drop")
+		for _, c := range query.Constants() {
+			names = append(names, c.Name)
+		}
+		return before, prefixed(append(names, e.functions(false)...), word)
+	}
+	md := entryField(k.Entry.Descriptor(), receiver(before[:len(before)-1]))
+	if md == nil {
+		return before, nil
+	}
+	names := append(messageFields(md), "with")
+	return before, prefixed(append(names, e.functions(true)...), word)
+}
+
+// ruleKinds returns the kinds a rule may name, in lower case with dashes
+// ("files", "tcp-stream"), sorted.
+func ruleKinds() []string {
+	var out []string
+	for _, k := range magic.Kinds() {
+		if k.Entry != nil && !k.Raw && !k.Alias {
+			out = append(out, strings.ToLower(strings.ReplaceAll(k.Name, "_", "-")))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// entryField returns the message at path recv in a rule's entry, whose
+// message is md: "e" is the entry, "e.reg" its reg field, "e.vmas[0]" an
+// element of a repeated field; nil when recv is no such path or names no
+// message.
+func entryField(md protoreflect.MessageDescriptor, recv string) protoreflect.MessageDescriptor {
+	parts := strings.Split(recv, ".")
+	if parts[0] != "e" {
+		return nil
+	}
+	for _, p := range parts[1:] {
+		if i := strings.IndexByte(p, '['); i >= 0 {
+			p = p[:i]
+		}
+		fd := md.Fields().ByName(protoreflect.Name(p))
+		if fd == nil || fd.Message() == nil || fd.IsMap() {
+			return nil
+		}
+		md = fd.Message()
+	}
+	return md
 }

@@ -131,12 +131,12 @@ func (e *Evaluator) Process(ctx context.Context, cmd Cmd) (string, bool, error) 
 	case TypeOf:
 		q, err := e.lets.Compile(c.Expr)
 		if err != nil {
-			return "", false, err
+			return "", false, named(err)
 		}
 		return q.OutputType().String() + "\n", false, nil
 	case Let:
 		if err := e.lets.Let(c.Name, c.Expr); err != nil {
-			return "", false, err
+			return "", false, named(err)
 		}
 		e.forget()
 		return "", false, nil
@@ -173,6 +173,9 @@ func (e *Evaluator) Process(ctx context.Context, cmd Cmd) (string, bool, error) 
 	case Time:
 		e.timing = c.On
 		return "", false, nil
+	case Transform:
+		out, err := e.transform(ctx, c.Rule)
+		return out, false, err
 	case Quit:
 		return "", true, nil
 	}
@@ -186,19 +189,53 @@ func (e *Evaluator) forget() {
 	}
 }
 
-func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
-	q, err := e.lets.Compile(src)
-	if err != nil {
-		return "", err
+// replSource names the REPL's input in compile errors, as <input> names
+// cel-go's.
+const replSource = "<repl>"
+
+// named makes the compile errors in err name the REPL's input.
+func named(err error) error {
+	var ce *query.CompileError
+	if errors.As(err, &ce) {
+		ce.File = replSource
+		for _, m := range ce.More {
+			m.File = replSource
+		}
 	}
+	return err
+}
+
+// measure runs f against the current dump and returns how long it took
+// and, when :time is on, the line that says so and how many images it
+// read.
+func (e *Evaluator) measure(f func(l *loaded) error) (string, error) {
 	if len(e.dumps) == 0 {
 		return "", ErrNoDump
 	}
 	l := e.dumps[e.cur]
 	reads := l.reads.Load()
 	start := time.Now()
-	v, err := e.lets.Eval(ctx, q, l.d, l.memo)
+	if err := f(l); err != nil {
+		return "", err
+	}
+	if !e.timing {
+		return "", nil
+	}
 	took := time.Since(start)
+	n := l.reads.Load() - reads
+	return fmt.Sprintf("(%v, %d %s read)\n", took.Round(10*time.Microsecond), n, plural(n, "image", "images")), nil
+}
+
+func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
+	q, err := e.lets.Compile(src)
+	if err != nil {
+		return "", named(err)
+	}
+	var v ref.Val
+	timing, err := e.measure(func(l *loaded) (err error) {
+		v, err = e.lets.Eval(ctx, q, l.d, l.memo)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
@@ -211,11 +248,44 @@ func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
 	if e.opts.ShowTypes {
 		s = strings.TrimRight(s, "\n") + " : " + q.OutputType().String() + "\n"
 	}
-	if e.timing {
-		n := l.reads.Load() - reads
-		s += fmt.Sprintf("(%v, %d %s read)\n", took.Round(10*time.Microsecond), n, plural(n, "image", "images"))
+	return s + timing, nil
+}
+
+// transform previews rule src on the current dump: the changed fields of
+// every changed entry, the warnings, and what the rule matched and changed.
+// Nothing is written.
+func (e *Evaluator) transform(ctx context.Context, src string) (string, error) {
+	rs, err := query.ParseRule(":transform", src)
+	if err != nil {
+		return "", err
 	}
-	return s, nil
+	rules, err := query.CompileRules([]query.RuleSource{rs}, query.RuleOptions{})
+	if err != nil {
+		var ce *query.CompileError
+		if errors.As(err, &ce) {
+			return "", named(ce) // the caret says where
+		}
+		return "", err
+	}
+	var b strings.Builder
+	timing, err := e.measure(func(l *loaded) error {
+		res, err := query.ApplyRules(ctx, l.d.Images(), rules)
+		if err != nil {
+			return err
+		}
+		if err := res.WriteDiff(&b); err != nil {
+			return err
+		}
+		for _, w := range res.Warnings(l.d.Images()) {
+			fmt.Fprintf(&b, "warning: %s\n", w)
+		}
+		fmt.Fprintf(&b, "%s; nothing written\n", res.Stats[0])
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return b.String() + timing, nil
 }
 
 func plural(n int64, one, many string) string {

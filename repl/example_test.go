@@ -22,6 +22,7 @@ func ExampleEvaluator_Process() {
 		"exec.size()",
 		":type exec",
 		"exec[0].paht",
+		`:transform core: e.with({"tc.comm": "zz"})`,
 	} {
 		cmd, err := repl.Parse(line)
 		if err != nil {
@@ -37,9 +38,12 @@ func ExampleEvaluator_Process() {
 	// Output:
 	// 5 : int
 	// list(critq.views.vma)
-	// ERROR: <input>:1:8: undefined field 'paht'; did you mean 'path'?
+	// ERROR: <repl>:1:8: undefined field 'paht'; did you mean 'path'?
 	//  | exec[0].paht
 	//  | .......^
+	// core-19635.img: entry 0
+	//     tc.comm: "sleep" -> "zz"
+	// CORE: 1 entries, 1 matched, 1 changed; nothing written
 }
 
 func ExampleEvaluator_Complete() {

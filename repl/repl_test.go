@@ -1,8 +1,12 @@
 package repl
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -39,10 +43,13 @@ func TestParse(t *testing.T) {
 		{":time off", Time{}, ""},
 		{":quit", Quit{}, ""},
 		{":q", Quit{}, ""},
+		{":transform files: drop()", Transform{Rule: "files: drop()"}, ""},
+		{":tr core: e.with({\n  \"tc.comm\": \"x\"})", Transform{Rule: "core: e.with({\n  \"tc.comm\": \"x\"})"}, ""},
+		{":transform", nil, ":transform needs a rule\nusage: :transform KIND: EXPR"},
 		{"", nil, "empty input"},
 		{":", nil, "unknown command :"},
 		{":bogus", nil, "unknown command :bogus"},
-		{":t", nil, "ambiguous command :t: :type, :time"},
+		{":t", nil, "ambiguous command :t: :type, :time, :transform"},
 		{":let n", nil, ":let needs a name and an expression\nusage: :let NAME = EXPR"},
 		{":let n == 1", nil, ":let needs a name and an expression"},
 		{":type", nil, ":type needs an expression"},
@@ -91,7 +98,9 @@ func TestProcess(t *testing.T) {
 		{":let exec = vmas.filter(v, v.prot & PROT_WRITE)", "", ""},
 		{"n == vmas.filter(v, v.prot & PROT_WRITE).size()", "true : bool\n", ""},
 		{":unlet exec", "", "unlet exec: used by n"},
-		{"tasks[0].pdi", "", "ERROR: <input>:1:9: undefined field 'pdi'; did you mean 'pid'?\n | tasks[0].pdi\n | ........^"},
+		{"tasks[0].pdi", "", "ERROR: <repl>:1:9: undefined field 'pdi'; did you mean 'pid'?\n | tasks[0].pdi\n | ........^"},
+		{":transform core: e.with({\"tc.comm\": \"zz\"})", "core-19635.img: entry 0\n    tc.comm: \"sleep\" -> \"zz\"\nCORE: 1 entries, 1 matched, 1 changed; nothing written\n", ""},
+		{"tasks[0].comm", `"sleep"`, ""}, // nothing written
 		{":load " + pipesFifo, "loaded " + pipesFifo, ""},
 		{"tasks.map(t, t.comm)", `["pf-parent","pf-child"] : list(string)` + "\n", ""},
 		{"n", "16 : int\n", ""}, // the binding follows the current dump (16 writable VMAs in x mems)
@@ -185,6 +194,18 @@ func TestComplete(t *testing.T) {
 		{"1 + PROT_E", "1 + ", []string{"PROT_EXEC"}, "", "PROT_EXEC"},
 		{"si", "", []string{"size"}, "", ""},
 		{":ty", "", []string{":type"}, "", ":type"},
+		{":tr", "", []string{":transform"}, "", ":transform"},
+		{":transform fi", ":transform ", []string{"fifo", "fifo-data", "files"}, "core", "fifo"},
+		{":tr  tcp", ":tr  ", []string{"tcp-stream"}, "", "tcp-stream"},
+		{":transform files: e.re", ":transform files: e.", []string{"reg"}, "", "reg"},
+		{":transform files: e.reg.fown.ui", ":transform files: e.reg.fown.", []string{"uid"}, "", "uid"},
+		{":transform files: e.reg.", ":transform files: e.reg.", []string{"name", "with"}, "", "build_id"},
+		{":transform mm: e.vmas[0].pr", ":transform mm: e.vmas[0].", []string{"prot"}, "", "prot"},
+		{":transform files: e.type == RE", ":transform files: e.type == ", []string{"REG"}, "", "REG"},
+		{":transform pipes-data: ex", ":transform pipes-data: ", []string{"extra"}, "", "extra"},
+		{":transform files: dr", ":transform files: ", []string{"drop"}, "", "drop"},
+		{":transform files: e.reg.name.x.", ":transform files: e.reg.name.x.", nil, "", ""},
+		{":transform nope: e.", ":transform nope: e.", nil, "", ""},
 		{":l", "", []string{":let", ":load"}, "", ":let"},
 		{"exec[0].pa", "exec[0].", []string{"path"}, "", "path"},
 		{"nosuch.x", "nosuch.", nil, "", ""},
@@ -216,11 +237,77 @@ func TestComplete(t *testing.T) {
 	}
 }
 
+// TestTransform previews rules in the REPL: the diff of a rename checked
+// against crit's JSON of files.img, the counts, errors with a caret, and
+// that nothing is written.
+func TestTransform(t *testing.T) {
+	golden, err := os.ReadFile(sleepPlain + "/golden/files.img.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img struct {
+		Entries []struct {
+			Type string
+			Reg  struct{ Name string }
+		}
+	}
+	if err := json.Unmarshal(golden, &img); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	regs := 0
+	for i, ent := range img.Entries {
+		if ent.Type == "REG" {
+			fmt.Fprintf(&want, "files.img: entry %d\n    reg.name: %q -> %q\n", i, ent.Reg.Name, "/x"+ent.Reg.Name)
+			regs++
+		}
+	}
+	fmt.Fprintf(&want, "FILES: %d entries, %d matched, %d changed; nothing written\n", len(img.Entries), regs, regs)
+	before, err := os.ReadFile(sleepPlain + "/files.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e := mustEvaluator(t, Options{Format: query.FormatJSON}, sleepPlain)
+	for _, tt := range []struct {
+		rule, out, err string
+	}{
+		{`files: e.type == REG ? e.with({"reg.name": "/x" + e.reg.name}) : e`, want.String(), ""},
+		{`files: e.type == REG && e.reg.name == "/dev/null" ? drop() : e`, "files.img: entry 16: dropped\nfiles.img: entry 17: dropped\n" +
+			"warning: ", ""},
+		{`files: e.type == UNIXSK ? drop() : e`, "FILES: 20 entries, 0 matched, 0 changed; nothing written\n", ""},
+		{`files: e.with({"reg.nam": 1})`, "", "ERROR: <repl>:1:9: with(): reg.nam: no field \"nam\" in critq.images.reg_file_entry"},
+		{`core: 1`, "", "ERROR: <repl>:1:1: the rule returns int: it must return the entry (e, e.with({...})) or drop(), a critq.images.core_entry\n | 1\n | ^"},
+		{`filez: e`, "", `:transform: unknown image kind "filez"`},
+		{`e.with({})`, "", ":transform: a rule is KIND: EXPR"},
+		{`files: e.type == REG ? e.with({"reg.pos": int(e.reg.pos) - 1}) : e`, "", "files.img: entry 0 at offset 0x"},
+	} {
+		out, _, err := e.Process(context.Background(), Transform{Rule: tt.rule})
+		switch {
+		case tt.err != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.err)):
+			t.Errorf(":transform %s: error %v, want %q", tt.rule, err, tt.err)
+		case tt.err == "" && err != nil:
+			t.Errorf(":transform %s: %v", tt.rule, err)
+		case tt.err == "" && !strings.HasPrefix(out, tt.out):
+			t.Errorf(":transform %s printed\n%s\nwant\n%s", tt.rule, out, tt.out)
+		}
+	}
+	after, err := os.ReadFile(sleepPlain + "/files.img")
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("files.img changed by :transform (%v)", err)
+	}
+	empty := mustEvaluator(t, Options{})
+	if _, _, err := empty.Process(context.Background(), Transform{Rule: "files: e"}); !errors.Is(err, ErrNoDump) {
+		t.Errorf(":transform without a dump: %v, want %v", err, ErrNoDump)
+	}
+}
+
 // FuzzComplete checks that Parse and Complete never panic, whatever the
 // line and cursor.
 func FuzzComplete(f *testing.F) {
 	e := mustEvaluator(f, Options{}, sleepPlain)
-	for _, s := range []string{"tasks[0].core.tc.", "vmas.filter(v, v.pr", "tasks.map(t, t.vmas.filter(v, (v.", ":load ../", ":let x = [", "((((.", "a)].b"} {
+	for _, s := range []string{"tasks[0].core.tc.", "vmas.filter(v, v.pr", "tasks.map(t, t.vmas.filter(v, (v.", ":load ../", ":let x = [", "((((.", "a)].b",
+		":transform files: e.reg.fown.", ":tr mm: e.vmas[0].", ":transform fi"} {
 		f.Add(s, len(s))
 	}
 	f.Fuzz(func(t *testing.T, line string, pos int) {

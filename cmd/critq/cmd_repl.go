@@ -22,7 +22,9 @@ const replUsage = `Usage: critq repl [flags] [DUMP...]
 
 Explores dumps interactively: type a CEL expression and see its result with
 its type, or a command (:help lists them: :vars, :type, :let, :unlet, :load,
-:dumps, :format, :time, :quit). The first DUMP is the current one.
+:dumps, :format, :time, :transform, :quit). The first DUMP is the current
+one. :transform KIND: EXPR previews a rule of critq transform on it: the
+changed fields and the counts, writing nothing.
 
 Tab completes names, fields after '.' (at any depth: tasks[0].core.tc.),
 functions and commands; a line with an open bracket or string continues on
@@ -225,10 +227,11 @@ func (s *session) status() error {
 // codeOf maps an error of the Evaluator to an exit code.
 func codeOf(err error) int {
 	var ce *query.CompileError
+	var re *query.RuleError
 	var de *query.DumpError
 	var pe *repl.ParseError
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &re):
 		return exitCompile
 	case errors.As(err, &de):
 		return exitBadImage

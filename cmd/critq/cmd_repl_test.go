@@ -90,6 +90,12 @@ func TestReplTranscript(t *testing.T) {
 		"!interrupt vmas.map(a, vmas.map(b, vmas.map(c, vmas.map(d, vmas.map(e, a.start))))).size()",
 		"tasks.map(t, t.comm)",
 		":type exec[0]",
+		":tr\t",
+		":transform files: e.re\t",
+		`:transform files: e.type == REG ? e.with({"reg.name": "/x" + e.reg.name}) : e`,
+		`:transform files: e.with({"reg.nam": 1})`,
+		":transform core: e.with({",
+		`    "tc.comm": "zz"})`,
 		":quit",
 		"tasks.size()",
 	}}
@@ -129,11 +135,14 @@ func TestReplPipe(t *testing.T) {
 		{"results", "size(vmas)\n:let n = tasks.size()\nn + 1\n", exitOK, "36\n2\n", ""},
 		{"multi-line", "tasks.map(t,\n  t.comm)\n", exitOK, "[\"sleep\"]\n", ""},
 		{"no newline at the end", "tasks.size()", exitOK, "1\n", ""},
-		{"compile error goes on", "tasks.pdi\ntasks.size()\n", exitCompile, "1\n", "critq: ERROR: <input>:1:6: type 'list(critq.views.task)' does not support field selection\n | tasks.pdi\n | .....^\n"},
+		{"compile error goes on", "tasks.pdi\ntasks.size()\n", exitCompile, "1\n", "critq: ERROR: <repl>:1:6: type 'list(critq.views.task)' does not support field selection\n | tasks.pdi\n | .....^\n"},
 		{"eval error", "tasks[3]\n", exitError, "", "index out of bounds: 3"},
 		{"bad command", ":bogus\n", exitUsage, "", "unknown command :bogus"},
 		{"quit", ":quit\ntasks[3]\n", exitOK, "", ""},
 		{"format", ":format table\nvmas.filter(v, v.prot & 4).map(v, {'pid': v.pid})\n", exitOK, "PID\n19635\n19635\n", ""},
+		{"transform", ":transform core: e.with({\"tc.comm\": \"zz\"})\ntasks[0].comm\n", exitOK,
+			"core-19635.img: entry 0\n    tc.comm: \"sleep\" -> \"zz\"\nCORE: 1 entries, 1 matched, 1 changed; nothing written\n\"sleep\"\n", ""},
+		{"transform error", ":transform filez: e\n", exitCompile, "", "critq: :transform: unknown image kind \"filez\"\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
