@@ -49,7 +49,7 @@ Examples:
 `
 
 func init() {
-	register(&command{name: "batch", summary: "run a script of named queries over many dumps", run: runBatchCommand})
+	register(&command{name: "batch", summary: "run a script of named queries over many dumps (its rules previewed)", run: runBatchCommand})
 }
 
 // batchOptions are the flags of a batch run.

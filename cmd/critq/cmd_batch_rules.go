@@ -77,12 +77,13 @@ func (p *scriptProgram) previewRules(ctx context.Context, d *dump.Dump) ([]json.
 		chains[r.Kind] = chain
 		res, err := query.ApplyRules(ctx, d, chain)
 		if err != nil {
-			code := exitBadImage
+			// A rule's error names the rule and the image; a bad image,
+			// only the image.
 			var ee *query.RuleEvalError
 			if errors.As(err, &ee) || ctx.Err() != nil {
-				code = exitError
+				return nil, withCode(exitError, fmt.Errorf("%s: %w", d.Name, err))
 			}
-			return nil, withCode(code, fmt.Errorf("rule %s: %w", r.Source.Where, err))
+			return nil, withCode(exitBadImage, fmt.Errorf("rule %s: %s: %w", r.Source.Where, d.Name, err))
 		}
 		out[i] = appendRulePreview(nil, res.Stats[len(chain)-1], stepChanges(before[r.Kind], res))
 		before[r.Kind] = res

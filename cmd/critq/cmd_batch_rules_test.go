@@ -184,7 +184,7 @@ func TestBatchRuleErrors(t *testing.T) {
 		{"unknown kind", "rule nope: e\n", exitCompile, "<stdin>:1:1: unknown image kind \"nope\"\n | rule nope: e\n | ^\n"},
 		{"wrong type", "rule core: 1\n", exitCompile, "<stdin>:1:12: the rule returns int"},
 		{"eval error", "rule files: e.reg.name.size() > 0 ? e.with({\"reg.name\": e.reg.name.substring(100)}) : e\n", exitError,
-			"critq: rule <stdin>:1: files.img: entry 0 at offset"},
+			"critq: " + d + ": files.img: entry 0 at offset 0x8: <stdin>:1: index out of range: 100\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
