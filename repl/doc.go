@@ -7,5 +7,7 @@
 //
 // As in cel-go's REPL, commands start with a sigil (':' here): :let NAME =
 // EXPR binds a name for later expressions, :type EXPR prints a type, :load
-// and :dumps switch between dumps, :format and :time change the output.
+// and :dumps switch between dumps, :format and :time change the output, and
+// :transform KIND: EXPR previews a rule of critq transform on the current
+// dump (the changed fields and the counts), writing nothing.
 package repl

@@ -346,3 +346,16 @@ func BenchmarkProcess(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTransform previews a rename of every regular file of
+// sleep-plain: compile, evaluation over files.img and the diff.
+func BenchmarkTransform(b *testing.B) {
+	e := mustEvaluator(b, Options{}, sleepPlain)
+	cmd := Transform{Rule: `files: e.type == REG ? e.with({"reg.name": "/x" + e.reg.name}) : e`}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := e.Process(context.Background(), cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
