@@ -299,7 +299,7 @@ func (s *scanner) strSlow(start int) ([]byte, error) {
 				out = utf8.AppendRune(out, r)
 			}
 		default:
-			return nil, s.syntaxErr(i-2, "invalid escape \\%c", esc)
+			return nil, s.syntaxErr(i-2, "invalid escape %q", "\\"+string(rune(esc)))
 		}
 	}
 }
