@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -74,30 +75,30 @@ func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry) MapLine {
 	st := vma.GetStatus()
 	l := MapLine{Start: hexAddr(vma.GetStart()), End: hexAddr(vma.GetEnd()), Dev: "00:00"}
 	perms := []byte(protString(vma.GetProt()) + "p")
-	if vma.GetFlags()&mapShared != 0 {
+	if vma.GetFlags()&flagnames.MapShared != 0 {
 		perms[3] = 's'
 	}
 	l.Perms = string(perms)
 	hasFile := true
 	switch {
-	case st&vmaMemfd != 0:
+	case st&flagnames.VMAAreaMemfd != 0:
 		l.Path = e.memfdPath(e.m.File(uint32(vma.GetShmid())).GetMemfd().GetInodeId())
-	case st&(vmaFilePrivate|vmaFileShared) != 0:
+	case st&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0:
 		l.Path = e.regPath(uint32(vma.GetShmid()))
-	case st&vmaAIORing != 0:
+	case st&flagnames.VMAAreaAIORing != 0:
 		l.Path = "/[aio] (deleted)"
-	case st&vmaSysVIPC != 0:
+	case st&flagnames.VMAAreaSysVIPC != 0:
 		l.Path = fmt.Sprintf("/SYSV%08x (deleted)", e.shmKey(vma.GetShmid()))
-	case st&vmaAnonShared != 0:
+	case st&flagnames.VMAAnonShared != 0:
 		l.Path = "/dev/zero (deleted)"
 	default:
 		hasFile = false
 		switch {
-		case st&vmaVDSO != 0:
+		case st&flagnames.VMAAreaVDSO != 0:
 			l.Path = "[vdso]"
-		case st&vmaVVAR != 0:
+		case st&flagnames.VMAAreaVVAR != 0:
 			l.Path = "[vvar]"
-		case st&vmaVsyscall != 0:
+		case st&flagnames.VMAAreaVsyscall != 0:
 			l.Path = "[vsyscall]"
 		case vma.GetStart() <= mm.GetMmBrk() && vma.GetEnd() >= mm.GetMmStartBrk():
 			l.Path = "[heap]"

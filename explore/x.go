@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/critq/critq/codec/critjson"
+	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -266,30 +267,30 @@ func (e *Explorer) critResource(vma *images.VmaEntry, vid func(uint64) int) stri
 	st := vma.GetStatus()
 	var fn string
 	switch {
-	case st&vmaSysVIPC != 0:
+	case st&flagnames.VMAAreaSysVIPC != 0:
 		fn = fmt.Sprintf(" ips[%x]", vid(vma.GetShmid()))
-	case st&vmaAnonShared != 0:
+	case st&flagnames.VMAAnonShared != 0:
 		fn = fmt.Sprintf(" shmem[%x]", vid(vma.GetShmid()))
-	case st&vmaSocket != 0:
+	case st&flagnames.VMAAreaSocket != 0:
 		fn = fmt.Sprintf(" packet[%x]", vid(vma.GetShmid()))
-	case st&(vmaFilePrivate|vmaFileShared) != 0:
+	case st&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0:
 		fn = " " + e.critFile(images.FdTypes_REG, uint32(vma.GetShmid())).Text
 		if vma.GetPgoff() != 0 {
 			fn += fmt.Sprintf(" + %#x", vma.GetPgoff())
 		}
-		if st&vmaFileShared != 0 {
+		if st&flagnames.VMAFileShared != 0 {
 			fn += " (s)"
 		}
-	case st&vmaStack != 0:
+	case st&flagnames.VMAAreaStack != 0:
 		fn = " [stack]"
-	case st&vmaVsyscall != 0:
+	case st&flagnames.VMAAreaVsyscall != 0:
 		fn = " [vsyscall]"
-	case st&vmaVDSO != 0:
+	case st&flagnames.VMAAreaVDSO != 0:
 		fn = " [vdso]"
-	case vma.GetFlags()&mapGrowsDown != 0:
+	case vma.GetFlags()&flagnames.MapGrowsDown != 0:
 		fn = " [stack?]"
 	}
-	if st&vmaRegular == 0 {
+	if st&flagnames.VMAAreaRegular == 0 {
 		fn += " *"
 	}
 	return fn
@@ -401,7 +402,7 @@ func (e *Explorer) rss(pid uint32, vmas []*images.VmaEntry) ([]XRssRun, error) {
 				run.VMAs = append(run.VMAs, XRssVM{Continued: true})
 			} else {
 				x := XRssVM{Start: hexAddr(vma.GetStart()), Pages: (vma.GetEnd() - vma.GetStart()) / ps}
-				if vma.GetStatus()&(vmaFilePrivate|vmaFileShared) != 0 {
+				if vma.GetStatus()&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0 {
 					x.File = e.critFile(images.FdTypes_REG, uint32(vma.GetShmid())).Text
 				}
 				run.VMAs = append(run.VMAs, x)
@@ -458,23 +459,3 @@ func (v *XRss) Text(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
-
-// VMA status and flag bits (criu/include/image.h, mman.h).
-const (
-	vmaRegular     = 1 << 0
-	vmaStack       = 1 << 1
-	vmaVsyscall    = 1 << 2
-	vmaVDSO        = 1 << 3
-	vmaHeap        = 1 << 5
-	vmaFilePrivate = 1 << 6
-	vmaFileShared  = 1 << 7
-	vmaAnonShared  = 1 << 8
-	vmaSysVIPC     = 1 << 10
-	vmaSocket      = 1 << 11
-	vmaVVAR        = 1 << 12
-	vmaAIORing     = 1 << 13
-	vmaMemfd       = 1 << 14
-
-	mapShared    = 0x1
-	mapGrowsDown = 0x100
-)

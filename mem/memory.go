@@ -32,27 +32,8 @@ import (
 	"sync"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/proto/images"
-)
-
-// VMA status bits (criu/include/image.h) that decide where pages are.
-const (
-	vmaRegular     = 1 << 0
-	vmaStack       = 1 << 1
-	vmaVsyscall    = 1 << 2
-	vmaVDSO        = 1 << 3
-	vmaHeap        = 1 << 5
-	vmaFilePrivate = 1 << 6
-	vmaFileShared  = 1 << 7
-	vmaAnonShared  = 1 << 8
-	vmaAnonPrivate = 1 << 9
-	vmaSysVIPC     = 1 << 10
-	vmaSocket      = 1 << 11
-	vmaVVAR        = 1 << 12
-	vmaAIORing     = 1 << 13
-	vmaMemfd       = 1 << 14
-
-	mapShared = 0x1
 )
 
 // MaxRead bounds the length of one Read.
@@ -371,14 +352,14 @@ func (m *Memory) fileName(id uint64) string {
 func (m *Memory) ShmemID(vma *images.VmaEntry) (uint64, bool) {
 	st := vma.GetStatus()
 	switch {
-	case st&vmaMemfd != 0:
+	case st&flagnames.VMAAreaMemfd != 0:
 		fe := m.File(uint32(vma.GetShmid()))
 		if fe == nil || fe.GetMemfd() == nil {
 			return 0, false
 		}
 		id, ok := m.memfdShm[fe.GetMemfd().GetInodeId()]
 		return uint64(id), ok
-	case st&(vmaAnonShared|vmaSysVIPC) != 0:
+	case st&(flagnames.VMAAnonShared|flagnames.VMAAreaSysVIPC) != 0:
 		return vma.GetShmid(), true
 	}
 	return 0, false

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -150,7 +151,7 @@ func (m *Memory) readIn(pid uint32, vma *images.VmaEntry, addr uint64, buf []byt
 	st := vma.GetStatus()
 	objOff := func(a uint64) uint64 { return vma.GetPgoff() + (a - vma.GetStart()) }
 	shmid, isShm := m.ShmemID(vma)
-	if isShm && (vma.GetFlags()&mapShared != 0 || st&vmaSysVIPC != 0) {
+	if isShm && (vma.GetFlags()&flagnames.MapShared != 0 || st&flagnames.VMAAreaSysVIPC != 0) {
 		return m.readObject(shmid, objOff(addr), buf)
 	}
 	got := 0
@@ -173,9 +174,9 @@ func (m *Memory) readIn(pid uint32, vma *images.VmaEntry, addr uint64, buf []byt
 			if _, err := m.readObject(shmid, objOff(a), chunk); err != nil {
 				return got, &AddrError{PID: pid, Addr: a, Err: err}
 			}
-		case st&(vmaFilePrivate|vmaFileShared) != 0:
+		case st&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0:
 			return got, &AddrError{PID: pid, Addr: a, Err: ErrNotDumped, File: m.fileName(vma.GetShmid()), Offset: objOff(a)}
-		case st&(vmaVVAR|vmaVsyscall|vmaAIORing|vmaSocket) != 0 || st&vmaRegular == 0:
+		case st&(flagnames.VMAAreaVVAR|flagnames.VMAAreaVsyscall|flagnames.VMAAreaAIORing|flagnames.VMAAreaSocket) != 0 || st&flagnames.VMAAreaRegular == 0:
 			return got, &AddrError{PID: pid, Addr: a, Err: ErrNotDumped, Why: "kernel area " + areaName(st)}
 		default:
 			clear(chunk) // anonymous memory not dumped is zero
@@ -187,13 +188,13 @@ func (m *Memory) readIn(pid uint32, vma *images.VmaEntry, addr uint64, buf []byt
 
 func areaName(st uint32) string {
 	switch {
-	case st&vmaVVAR != 0:
+	case st&flagnames.VMAAreaVVAR != 0:
 		return "[vvar]"
-	case st&vmaVsyscall != 0:
+	case st&flagnames.VMAAreaVsyscall != 0:
 		return "[vsyscall]"
-	case st&vmaAIORing != 0:
+	case st&flagnames.VMAAreaAIORing != 0:
 		return "[aio]"
-	case st&vmaSocket != 0:
+	case st&flagnames.VMAAreaSocket != 0:
 		return "socket"
 	}
 	return "unsupported"

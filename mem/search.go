@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -143,7 +144,7 @@ func (m *Memory) heldSpans(pid uint32, vma *images.VmaEntry) ([]span, error) {
 		}
 	}
 	shmid, isShm := m.ShmemID(vma)
-	shared := isShm && (vma.GetFlags()&mapShared != 0 || vma.GetStatus()&vmaSysVIPC != 0)
+	shared := isShm && (vma.GetFlags()&flagnames.MapShared != 0 || vma.GetStatus()&flagnames.VMAAreaSysVIPC != 0)
 	if !shared {
 		ix, err := m.taskIndex(pid)
 		if err != nil {
@@ -328,7 +329,7 @@ func (m *Memory) Held(pid uint32) (private, shared uint64, err error) {
 		}
 		_, isShm := m.ShmemID(vma)
 		for _, s := range spans {
-			if isShm && vma.GetFlags()&mapShared != 0 {
+			if isShm && vma.GetFlags()&flagnames.MapShared != 0 {
 				shared += s.end - s.start
 			} else {
 				private += s.end - s.start
