@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/codec"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/proto/images"
 )
@@ -23,11 +24,9 @@ import (
 func corpusImages(t testing.TB) []string {
 	t.Helper()
 	var out []string
-	roots := []string{"../testdata/dumps"}
-	if _, err := os.Stat("../../shared/corpus"); err == nil {
-		roots = append(roots, "../../shared/corpus")
-	} else if os.Getenv("CRITQ_REQUIRE_CORPUS") != "" {
-		t.Fatalf("CRITQ_REQUIRE_CORPUS is set but ../shared/corpus is missing")
+	roots := []string{testcorpus.Testdata(t)}
+	if root := testcorpus.Root(t); root != "" {
+		roots = append(roots, root)
 	}
 	for _, root := range roots {
 		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {

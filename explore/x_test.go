@@ -11,38 +11,12 @@ import (
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/explore"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/mem"
 )
 
-// corpusDirs returns the dump folders to test: the full corpus when it is
-// beside the repository, else the dumps in testdata. With
-// CRITQ_REQUIRE_CORPUS=1 a missing corpus fails the test.
-func corpusDirs(t testing.TB) []string {
-	t.Helper()
-	root := "../../shared/corpus"
-	if _, err := os.Stat(root); err != nil {
-		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
-			t.Fatalf("corpus %s: %v", root, err)
-		}
-		root = "../testdata/dumps"
-	}
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), "_") {
-			continue
-		}
-		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "dump")); err == nil {
-			dir = filepath.Join(dir, "dump") // a predump chain: its last dump
-		}
-		out = append(out, dir)
-	}
-	return out
-}
+// corpusDirs returns the dump folders to test (see package testcorpus).
+func corpusDirs(t testing.TB) []string { return testcorpus.Dumps(t) }
 
 func mustExplorer(t testing.TB, dir string) *explore.Explorer {
 	t.Helper()

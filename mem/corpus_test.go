@@ -11,45 +11,20 @@ import (
 	"testing"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/mem"
 	"github.com/critq/critq/proto/images"
 )
 
-// corpusDirs returns the dump folders to test: the full corpus when it is
-// beside the repository, else the dumps in testdata. With
-// CRITQ_REQUIRE_CORPUS=1 a missing corpus fails the test.
-func corpusDirs(t testing.TB) []string {
-	t.Helper()
-	root := "../../shared/corpus"
-	if _, err := os.Stat(root); err != nil {
-		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
-			t.Fatalf("corpus %s: %v", root, err)
-		}
-		root = "../testdata/dumps"
-	}
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), "_") {
-			out = append(out, filepath.Join(root, e.Name()))
-		}
-	}
-	return out
-}
+// corpusDirs returns the dump folders to test (see package testcorpus).
+func corpusDirs(t testing.TB) []string { return testcorpus.Dumps(t) }
 
 // handMade returns the dump folders that saved their tasks' /proc views
 // (proc/PID/...), skipping the predump chains.
 func handMade(t testing.TB) []string {
 	var out []string
 	for _, dir := range corpusDirs(t) {
-		base := filepath.Base(dir)
-		if strings.HasPrefix(base, "zdtm-") || strings.HasPrefix(base, "predump-") {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, "proc")); err == nil {
+		if testcorpus.HandMade(dir) {
 			out = append(out, dir)
 		}
 	}
@@ -145,12 +120,13 @@ func markers(t testing.TB, dir string) map[string][]uint32 {
 func TestSearchMarkersCorpus(t *testing.T) {
 	found := 0
 	for _, dir := range corpusDirs(t) {
-		want := markers(t, dir)
+		manifest := dir
+		if filepath.Base(dir) == "dump" {
+			manifest = filepath.Dir(dir) // a predump chain keeps its MANIFEST above its dumps
+		}
+		want := markers(t, manifest)
 		if len(want) == 0 {
 			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, "dump")); err == nil {
-			dir = filepath.Join(dir, "dump") // a predump chain
 		}
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			_, m := mustOpen(t, dir)
