@@ -48,14 +48,19 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			break
 		}
 	}
+	// The flag package calls Usage on every error; print it only for -h,
+	// on stdout, and give other errors one line on stderr.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
+				usage()
 				return nil, errHelp
 			}
-			return nil, usageErrorf("%s: %v", fs.Name(), err)
+			return nil, usageErrorf("%s: %v (see critq %s -h)", fs.Name(), err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {
