@@ -124,6 +124,9 @@ func OpenFS(fsys fs.FS, name string) (*Dump, error) {
 		d.byName[f.Name] = f
 	}
 	sort.Slice(d.files, func(i, j int) bool { return d.files[i].Name < d.files[j].Name })
+	if !d.hasImages() {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotDump)
+	}
 	return d, nil
 }
 
@@ -232,6 +235,20 @@ func (d *Dump) notify(name string) {
 	if h != nil {
 		h(name)
 	}
+}
+
+// ErrNotDump is returned by Open for a directory that holds no CRIU image.
+var ErrNotDump = errors.New("not a CRIU dump: no image files (inventory.img, pstree.img, core-*.img, ...)")
+
+// hasImages reports whether any file of d is an image of a kind with
+// entries (not only raw data, logs or unknown files).
+func (d *Dump) hasImages() bool {
+	for _, f := range d.files {
+		if f.Kind != nil && !f.Kind.Raw {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrRaw is returned by Image for raw images (pages, iptables, ...).

@@ -97,3 +97,13 @@ func TestCorpusImages(t *testing.T) {
 		}
 	}
 }
+
+func TestNotADump(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/notes.txt", []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dump.Open(dir); !errors.Is(err, dump.ErrNotDump) {
+		t.Errorf("Open(a folder of no images) = %v, want ErrNotDump", err)
+	}
+}
