@@ -78,7 +78,7 @@ func WriteDir(src, out string, p *Plan, o WriteOptions) error {
 		srcPath, dstPath := filepath.Join(src, name), filepath.Join(out, name)
 		switch {
 		case p.Images[name] != nil:
-			err = writeFileSync(dstPath, p.Images[name])
+			err = writeFileSync(dstPath, modeOf(srcPath), p.Images[name])
 		case name == "parent":
 			err = writeParentLink(src, out)
 		case e.IsDir():
@@ -144,8 +144,8 @@ func parentTarget(src string) (string, error) {
 	return t, nil
 }
 
-func writeFileSync(path string, data []byte) error {
-	return writeAtomic(path, func(w io.Writer) error {
+func writeFileSync(path string, mode fs.FileMode, data []byte) error {
+	return writeAtomic(path, mode, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -157,7 +157,11 @@ func copyFileSync(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	return writeAtomic(dst, func(w io.Writer) error {
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(dst, st.Mode().Perm(), func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err
 	})
@@ -165,9 +169,9 @@ func copyFileSync(src, dst string) error {
 
 // writeAtomic writes path through fill into a temporary file beside it,
 // syncs it and renames it into place; on failure nothing is left behind.
-func writeAtomic(path string, fill func(io.Writer) error) error {
+func writeAtomic(path string, mode fs.FileMode, fill func(io.Writer) error) error {
 	tmp := tempName(path)
-	if err := writeSynced(tmp, os.O_EXCL, fill); err != nil {
+	if err := writeSynced(tmp, os.O_EXCL, mode, fill); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -178,10 +182,16 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 	return nil
 }
 
-// writeSynced creates (or with os.O_TRUNC replaces) path, fills and syncs it.
-func writeSynced(path string, flag int, fill func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o644)
+// writeSynced creates (or with os.O_TRUNC replaces) path with mode, fills
+// and syncs it.
+func writeSynced(path string, flag int, mode fs.FileMode, fill func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, mode)
 	if err != nil {
+		return err
+	}
+	// The umask may have narrowed the mode: the new file has the old one's.
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
 		return err
 	}
 	err = fill(f)
@@ -192,6 +202,15 @@ func writeSynced(path string, flag int, fill func(io.Writer) error) error {
 		err = cerr
 	}
 	return err
+}
+
+// modeOf returns the permissions of the file at path, or 0644 when it
+// cannot be read: a rewritten image keeps the mode of the image it replaces.
+func modeOf(path string) fs.FileMode {
+	if st, err := os.Stat(path); err == nil {
+		return st.Mode().Perm()
+	}
+	return 0o644
 }
 
 func syncDir(dir string) error {
@@ -265,9 +284,15 @@ func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
 	var j bytes.Buffer
 	fmt.Fprintf(&j, "critq transform journal v1\nbackup %v\n", !o.NoBackup)
 	for _, name := range names {
-		fmt.Fprintf(&j, "image %s\n", name)
+		// A backup never replaces the backup of an earlier run: the
+		// first run's is NAME.orig, the next NAME.orig.1, ...
+		backup := name + ".orig"
+		for n := 1; exists(filepath.Join(dir, backup)); n++ {
+			backup = fmt.Sprintf("%s.orig.%d", name, n)
+		}
+		fmt.Fprintf(&j, "image %s %s\n", name, backup)
 	}
-	if err := writeFileSync(filepath.Join(dir, dump.JournalName), j.Bytes()); err != nil {
+	if err := writeFileSync(filepath.Join(dir, dump.JournalName), 0o644, j.Bytes()); err != nil {
 		removeTemps(dir, names)
 		return err
 	}
@@ -279,7 +304,7 @@ func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
 
 func writeTemp(path string, data []byte) error {
 	tmp := tempName(path)
-	err := writeSynced(tmp, os.O_TRUNC, func(w io.Writer) error {
+	err := writeSynced(tmp, os.O_TRUNC, modeOf(path), func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -294,6 +319,11 @@ func writeTemp(path string, data []byte) error {
 	return err
 }
 
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
 func removeTemps(dir string, names []string) {
 	for _, name := range names {
 		os.Remove(tempName(filepath.Join(dir, name)))
@@ -301,8 +331,9 @@ func removeTemps(dir string, names []string) {
 }
 
 type journal struct {
-	backup bool
-	images []string
+	backup  bool
+	images  []string
+	backups []string // the backup name of each image
 }
 
 func readJournal(dir string) (*journal, error) {
@@ -321,11 +352,17 @@ func readJournal(dir string) (*journal, error) {
 		case line == "backup true":
 			j.backup = true
 		case strings.HasPrefix(line, "image "):
-			name := strings.TrimPrefix(line, "image ")
-			if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
-				return nil, fmt.Errorf("%s: bad image name %q", dump.JournalName, name)
+			name, backup, _ := strings.Cut(strings.TrimPrefix(line, "image "), " ")
+			if backup == "" {
+				backup = name + ".orig"
+			}
+			for _, n := range []string{name, backup} {
+				if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+					return nil, fmt.Errorf("%s: bad image name %q", dump.JournalName, n)
+				}
 			}
 			j.images = append(j.images, name)
+			j.backups = append(j.backups, backup)
 		}
 	}
 	return j, sc.Err()
@@ -338,7 +375,7 @@ func rollForward(dir string, o *InPlaceOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range j.images {
+	for i, name := range j.images {
 		path := filepath.Join(dir, name)
 		tmp := tempName(path)
 		if _, err := os.Stat(tmp); err != nil {
@@ -346,8 +383,9 @@ func rollForward(dir string, o *InPlaceOptions) error {
 		}
 		if j.backup {
 			o.step("backup " + name)
-			if _, err := os.Lstat(path + ".orig"); errors.Is(err, fs.ErrNotExist) {
-				if err := os.Link(path, path+".orig"); err != nil {
+			backup := filepath.Join(dir, j.backups[i])
+			if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
+				if err := os.Link(path, backup); err != nil {
 					return err
 				}
 			}

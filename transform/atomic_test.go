@@ -253,3 +253,42 @@ func TestKillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInPlaceTwice: a second in-place run keeps the first run's backup and
+// backs up the intermediate images as NAME.orig.1; rewritten images keep
+// their file mode.
+func TestInPlaceTwice(t *testing.T) {
+	dir := copyDump(t, "sleep-plain")
+	if err := os.Chmod(filepath.Join(dir, "pstree.img"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	orig := snapshot(t, dir)
+	p := renamePlan(t, dir)
+	if err := transform.ApplyInPlace(dir, p, transform.InPlaceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := snapshot(t, dir)
+	// The second run changes the same images again.
+	p2 := &transform.Plan{Images: map[string][]byte{}}
+	for name, b := range p.Images {
+		p2.Images[name] = b
+	}
+	p2.Images["pstree.img"] = []byte(orig["pstree.img"])
+	if err := transform.ApplyInPlace(dir, p2, transform.InPlaceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := snapshot(t, dir)
+	if got["pstree.img.orig"] != orig["pstree.img"] {
+		t.Error("pstree.img.orig is no longer the original image")
+	}
+	if got["pstree.img.orig.1"] != first["pstree.img"] {
+		t.Error("pstree.img.orig.1 is not the image of the first run")
+	}
+	st, err := os.Stat(filepath.Join(dir, "pstree.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("pstree.img has mode %v after two rewrites, want 0600", st.Mode().Perm())
+	}
+}
