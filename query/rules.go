@@ -151,8 +151,52 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // "pipes-data"), or the file name of the kind without its id ("inotify",
 // "mountpoints", "sigacts"). Kinds without entries (pages, raw images) are
 // not rewritable and are refused.
+//
+// The kinds whose first entry has its own message name it apart (see
+// [RuleMessage]): KIND-head is the head entry of PAGEMAP and SHMEM_PAGEMAP
+// images ("pagemap-head", a pagemap_head), KIND their other entries;
+// ghost-file is the ghost_file_entry of a GHOST_FILE image and ghost-chunk
+// its chunks (ghost_chunk_entry). RuleKind returns the image kind of each.
 func RuleKind(name string) (*magic.Kind, error) {
+	k, _, err := ruleTarget(name)
+	return k, err
+}
+
+// RuleMessage returns the message of the entries a rule of kind name
+// rewrites and is evaluated on (the type of e).
+func RuleMessage(name string) (protoreflect.MessageDescriptor, error) {
+	k, head, err := ruleTarget(name)
+	if err != nil {
+		return nil, err
+	}
+	return ruleMessage(k, head), nil
+}
+
+func ruleMessage(k *magic.Kind, head bool) protoreflect.MessageDescriptor {
+	if head {
+		return k.First.Descriptor()
+	}
+	return k.Entry.Descriptor()
+}
+
+// Rule kind names of the parts of kinds with a head entry.
+const (
+	headSuffix = "_HEAD"
+	ghostChunk = "GHOST_CHUNK"
+)
+
+// ruleTarget resolves a rule's kind, and whether the rule rewrites the head
+// entry (entry 0 of a kind with a First message) rather than the others.
+func ruleTarget(name string) (*magic.Kind, bool, error) {
 	want := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	chunk := want == ghostChunk
+	head := false
+	switch {
+	case chunk:
+		want = "GHOST_FILE"
+	case !isKindName(want) && strings.HasSuffix(want, headSuffix):
+		want, head = strings.TrimSuffix(want, headSuffix), true
+	}
 	var found *magic.Kind
 	for _, k := range magic.Kinds() {
 		if k.Name == want || fileStem(k) == want {
@@ -164,13 +208,17 @@ func RuleKind(name string) (*magic.Kind, error) {
 	}
 	switch {
 	case found == nil:
-		return nil, fmt.Errorf("unknown image kind %q", name)
+		return nil, false, fmt.Errorf("unknown image kind %q", name)
 	case found.Raw:
-		return nil, fmt.Errorf("%s images are raw data and are never rewritten", found.Name)
+		return nil, false, fmt.Errorf("%s images are raw data and are never rewritten", found.Name)
 	case found.Entry == nil:
-		return nil, fmt.Errorf("%s images have no entries critq can decode", found.Name)
+		return nil, false, fmt.Errorf("%s images have no entries critq can decode", found.Name)
+	case head && found.First == nil:
+		return nil, false, fmt.Errorf("%s images have no head entry: name the kind, %s", found.Name, strings.ToLower(strings.ReplaceAll(found.Name, "_", "-")))
+	case found.Extra == magic.ExtraGhostFile && !chunk:
+		head = true // ghost-file is the file entry; ghost-chunk its chunks
 	}
-	return found, nil
+	return found, head, nil
 }
 
 // fileStem is the first file name of k without its id and suffix, in upper
@@ -191,6 +239,9 @@ func fileStem(k *magic.Kind) string {
 type Rule struct {
 	Source RuleSource
 	Kind   *magic.Kind
+	// Head is set when the rule rewrites the head entry of its images
+	// (pagemap-head, ghost-file) rather than the other entries.
+	Head bool
 
 	msg  protoreflect.MessageDescriptor
 	prg  cel.Program
@@ -200,6 +251,22 @@ type Rule struct {
 
 // Message returns the descriptor of the entries the rule rewrites.
 func (r *Rule) Message() protoreflect.MessageDescriptor { return r.msg }
+
+// Target names the entries the rule rewrites: the kind's name, or for the
+// kinds with a head entry GHOST_FILE and GHOST_CHUNK, PAGEMAP_HEAD and
+// PAGEMAP.
+func (r *Rule) Target() string {
+	switch {
+	case r.Kind.Extra == magic.ExtraGhostFile && !r.Head:
+		return ghostChunk
+	case r.Head && r.Kind.Extra != magic.ExtraGhostFile:
+		return r.Kind.Name + headSuffix
+	}
+	return r.Kind.Name
+}
+
+// appliesTo reports whether the rule rewrites entry i of its images.
+func (r *Rule) appliesTo(i int) bool { return (i == 0 && r.Kind.First != nil) == r.Head }
 
 // Names of the extra variables and pseudo-fields.
 const (
@@ -211,7 +278,7 @@ const (
 // extraVars returns the names bound to the extra of kind k.
 func extraVars(k *magic.Kind) []string {
 	switch k.Extra {
-	case magic.ExtraPipeData, magic.ExtraSkQueue:
+	case magic.ExtraPipeData, magic.ExtraSkQueue, magic.ExtraGhostFile:
 		return []string{extraData}
 	case magic.ExtraTCPStream:
 		return []string{extraInQ, extraOutQ}
@@ -228,6 +295,7 @@ func RuleVars(k *magic.Kind) []string { return append([]string{"e"}, extraVars(k
 var extraLengths = map[magic.Extra]map[string]protoreflect.Name{
 	magic.ExtraPipeData:  {extraData: "bytes"},
 	magic.ExtraSkQueue:   {extraData: "length"},
+	magic.ExtraGhostFile: {extraData: "len"}, // of a chunk; the file entry has none
 	magic.ExtraTCPStream: {extraInQ: "inq_len", extraOutQ: "outq_len"},
 }
 
@@ -269,14 +337,17 @@ func ruleBaseEnv() (*cel.Env, error) {
 }
 
 func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
-	k, err := RuleKind(s.Kind)
+	k, head, err := ruleTarget(s.Kind)
 	if err != nil {
 		return nil, err
 	}
-	md := k.Entry.Descriptor()
+	md := ruleMessage(k, head)
 	ev := &ruleEval{msg: md, maxRepeated: o.MaxRepeated, extras: map[proto.Message]*extraEdit{}, paths: map[string]*fieldPath{}}
 	ev.drop = k.Entry.New().Interface()
-	r := &Rule{Source: s, Kind: k, msg: md, ev: ev, vars: extraVars(k)}
+	if head {
+		ev.drop = k.First.New().Interface()
+	}
+	r := &Rule{Source: s, Kind: k, Head: head, msg: md, ev: ev, vars: extraVars(k)}
 	msgType := cel.ObjectType(string(md.FullName()))
 	tp := cel.TypeParamType("T")
 	opts := []cel.EnvOption{
@@ -766,7 +837,11 @@ func convertScalar(fd protoreflect.FieldDescriptor, v ref.Val, order codec.ByteO
 		if !ok || m.ProtoReflect().Descriptor().FullName() != fd.Message().FullName() {
 			return bad()
 		}
-		return protoreflect.ValueOfMessage(proto.Clone(m).ProtoReflect()), nil
+		g, err := generated(m, true)
+		if err != nil {
+			return protoreflect.Value{}, err
+		}
+		return protoreflect.ValueOfMessage(g.ProtoReflect()), nil
 	case protoreflect.EnumKind:
 		var n int64
 		switch x := v.(type) {
@@ -855,6 +930,35 @@ func convertScalar(fd protoreflect.FieldDescriptor, v ref.Val, order codec.ByteO
 	return bad()
 }
 
+// generated returns m as the generated Go type of its message: m itself (or
+// a copy when clone is set) when it is one already, else a copy made
+// through the wire form. CEL builds the messages of struct literals
+// (fown_entry{uid: 5u}) and the default values of unset message fields with
+// dynamicpb; the generated messages cannot hold them. Required fields may
+// be missing: the entry is checked when it is marshalled.
+func generated(m proto.Message, clone bool) (proto.Message, error) {
+	name := m.ProtoReflect().Descriptor().FullName()
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a message of the image schema", name)
+	}
+	if m.ProtoReflect().Type() == mt {
+		if clone {
+			return proto.Clone(m), nil
+		}
+		return m, nil
+	}
+	b, err := proto.MarshalOptions{AllowPartial: true}.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	out := mt.New().Interface()
+	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return out, nil
+}
+
 // ruleEval is the state that with() and drop() share with Eval. Several
 // entries may be evaluated at once: mu guards the maps and the order.
 type ruleEval struct {
@@ -939,7 +1043,7 @@ func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
 	}
 	md := m.ProtoReflect().Descriptor()
 	var vars []string
-	if md == ev.msg {
+	if md.FullName() == ev.msg.FullName() {
 		vars = []string{extraData, extraInQ, extraOutQ}
 	}
 	var keys []string
@@ -951,7 +1055,10 @@ func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
 		keys = append(keys, string(k))
 	}
 	sort.Strings(keys)
-	out := proto.Clone(m)
+	out, err := generated(m, true)
+	if err != nil {
+		return types.NewErr("with(): %v", err)
+	}
 	var edit *extraEdit
 	if prev := ev.extrasOf(m, false); prev != nil {
 		edit = &extraEdit{set: map[string][]byte{}}
@@ -1098,20 +1205,30 @@ func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, o
 		return RuleOutcome{}, err
 	}
 	m, ok := val.Value().(proto.Message)
-	if !ok || m.ProtoReflect().Descriptor() != r.msg {
+	if !ok || m.ProtoReflect().Descriptor().FullName() != r.msg.FullName() {
 		return RuleOutcome{}, fmt.Errorf("the rule returned %s, not a %s", val.Type().TypeName(), r.msg.FullName())
 	}
 	switch {
+	case m == ev.drop && r.Head:
+		return RuleOutcome{}, fmt.Errorf("%s: the head entry of an image cannot be dropped", r.Target())
 	case m == ev.drop:
 		return RuleOutcome{Drop: true, Matched: true}, nil
 	case m == in:
 		return RuleOutcome{Msg: in, Extra: x}, nil
 	}
+	edit := ev.extrasOf(m, true)
+	if m, err = generated(m, false); err != nil {
+		return RuleOutcome{}, err
+	}
 	out := RuleOutcome{Msg: m, Extra: x, Matched: true}
-	if edit := ev.extrasOf(m, true); edit != nil {
+	if edit != nil {
 		lengths := extraLengths[r.Kind.Extra]
 		mr := m.ProtoReflect()
 		for name, b := range edit.set {
+			if r.Head && x.Data == nil {
+				// A ghost file with chunks: nothing follows the file entry.
+				return RuleOutcome{}, fmt.Errorf("%s: the contents of this file are in its chunks: rewrite them with a ghost-chunk rule", name)
+			}
 			switch name {
 			case extraData:
 				out.Extra.Data = b
@@ -1129,4 +1246,9 @@ func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, o
 		}
 	}
 	return out, nil
+}
+
+func isKindName(name string) bool {
+	_, ok := magic.ByName(name)
+	return ok
 }

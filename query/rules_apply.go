@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
@@ -179,8 +181,8 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 	var out []*EntryChange
 	for i := lo; i < hi; i++ {
 		ent := img.Entries[i]
-		if k.MessageFor(i) != k.Entry {
-			continue // the head of pagemap and ghost-file images
+		if !anyApplies(rules, idx, i) {
+			continue // the head of pagemap and ghost-file images, or the others
 		}
 		if i%256 == 0 {
 			if err := context.Cause(ctx); err != nil {
@@ -203,6 +205,9 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 		cur, curX, dropped := old, x, false
 		for _, ri := range idx {
 			r := rules[ri]
+			if !r.appliesTo(i) {
+				continue
+			}
 			st := &stats[ri]
 			st.Entries++
 			o, err := r.Eval(ctx, cur, curX, order)
@@ -233,7 +238,7 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			last := rules[idx[len(idx)-1]]
 			c.New, c.NewExtra = cur, curX
 			if c.Payload, err = proto.Marshal(cur); err != nil {
-				return nil, fail(last, fmt.Errorf("the new entry cannot be written: %v", err))
+				return nil, fail(last, explainIncomplete(old, cur, err))
 			}
 			if len(c.Payload) > codec.DefaultMaxSize {
 				return nil, fail(last, fmt.Errorf("the new entry is %d bytes, more than the limit of %d", len(c.Payload), codec.DefaultMaxSize))
@@ -248,6 +253,98 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 	return out, nil
 }
 
+// anyApplies reports whether one of the rules idx rewrites entry i.
+func anyApplies(rules []*Rule, idx []int, i int) bool {
+	for _, ri := range idx {
+		if rules[ri].appliesTo(i) {
+			return true
+		}
+	}
+	return false
+}
+
 func extrasEqual(a, b codec.ExtraParts) bool {
 	return bytes.Equal(a.Data, b.Data) && bytes.Equal(a.InQ, b.InQ) && bytes.Equal(a.OutQ, b.OutQ)
+}
+
+// explainIncomplete is the error of an entry that cannot be marshalled.
+// When a required field is missing, it names it and, when with() created
+// the message that lacks it (a reg part set on a PIPE entry), the entry's
+// type and that part.
+func explainIncomplete(old, nw proto.Message, err error) error {
+	steps := missingRequired(nw.ProtoReflect(), nil)
+	if steps == nil {
+		return fmt.Errorf("the new entry cannot be written: %v", err)
+	}
+	path := stepsText(steps)
+	what := "the entry"
+	if t := entryType(nw.ProtoReflect()); t != "" {
+		what = "the " + t + " entry"
+	}
+	// The first message on the path that the old entry did not have.
+	o := old.ProtoReflect()
+	for i, st := range steps[:len(steps)-1] {
+		if st.index >= 0 {
+			break
+		}
+		if !o.Has(st.fd) {
+			part := stepsText(steps[:i+1])
+			return fmt.Errorf("%s has no %s part: with() created one, and its required field %s is not set (set the whole %s, or apply the rule only to entries that have one)", what, part, path, part)
+		}
+		o = o.Get(st.fd).Message()
+	}
+	return fmt.Errorf("the new entry cannot be written: %s of %s is required but not set", path, what)
+}
+
+// missingRequired returns the path of the first required field of m that
+// is not set, nil when there is none.
+func missingRequired(m protoreflect.Message, prefix []pathStep) []pathStep {
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if fd.Cardinality() == protoreflect.Required && !m.Has(fd) {
+			return append(prefix, pathStep{fd: fd, index: -1})
+		}
+	}
+	var found []pathStep
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap() || fd.Message() == nil:
+		case fd.IsList():
+			for j := 0; j < v.List().Len() && found == nil; j++ {
+				found = missingRequired(v.List().Get(j).Message(), append(prefix[:len(prefix):len(prefix)], pathStep{fd: fd, index: j}))
+			}
+		default:
+			found = missingRequired(v.Message(), append(prefix[:len(prefix):len(prefix)], pathStep{fd: fd, index: -1}))
+		}
+		return found == nil
+	})
+	return found
+}
+
+func stepsText(steps []pathStep) string {
+	var b strings.Builder
+	for i, st := range steps {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(string(st.fd.Name()))
+		if st.index >= 0 {
+			fmt.Fprintf(&b, "[%d]", st.index)
+		}
+	}
+	return b.String()
+}
+
+// entryType returns the name of the value of an entry's enum field type
+// (file_entry.type: "PIPE"), or "".
+func entryType(m protoreflect.Message) string {
+	fd := m.Descriptor().Fields().ByName("type")
+	if fd == nil || fd.Kind() != protoreflect.EnumKind || !m.Has(fd) {
+		return ""
+	}
+	if v := fd.Enum().Values().ByNumber(m.Get(fd).Enum()); v != nil {
+		return string(v.Name())
+	}
+	return ""
 }

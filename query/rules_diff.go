@@ -218,7 +218,7 @@ func joinPath(path, key string) string {
 // String returns what a rule did over a dump:
 // "FILES: 20 entries, 3 matched, 3 changed (1 dropped)".
 func (s RuleStats) String() string {
-	out := fmt.Sprintf("%s: %d entries, %d matched, %d changed", s.Rule.Kind.Name, s.Entries, s.Matched, s.Changed)
+	out := fmt.Sprintf("%s: %d entries, %d matched, %d changed", s.Rule.Target(), s.Entries, s.Matched, s.Changed)
 	if s.Dropped > 0 {
 		out += fmt.Sprintf(" (%d dropped)", s.Dropped)
 	}

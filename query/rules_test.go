@@ -97,7 +97,7 @@ func TestParseRuleFile(t *testing.T) {
 		{"a query", "rule mm: e\nfiles: e\n", nil, "r:2:1: a rules file holds only rules: files is a named query (critq -f runs it); a rule is rule KIND: EXPR\n | files: e\n | ^"},
 		{"a binding", "let x = 1\n", nil, "r:1:1: a rules file holds only rules: bindings"},
 		{"no kind", "rule e.with({})\n", nil, "r:1:12: expected ':' after rule e.with"},
-		{"open bracket", "rule files: e.with({\n", nil, "r:1:1: a parenthesis or bracket left open at the end of the script"},
+		{"open bracket", "rule files: e.with({\n", nil, "r:1:20: '{' left open at the end of the script"},
 	}
 	for _, tc := range cases {
 		got, err := ParseRuleFile("r", tc.text)
@@ -454,7 +454,16 @@ func TestRulesCorpus(t *testing.T) {
 				continue
 			}
 			seen[f.Kind.Name] = true
-			srcs = append(srcs, RuleSource{Where: f.Kind.Name, Kind: f.Kind.Name, Expr: "e.with({})"})
+			names := []string{f.Kind.Name}
+			switch {
+			case f.Kind.Extra == magic.ExtraGhostFile:
+				names = []string{"ghost-file", "ghost-chunk"}
+			case f.Kind.First != nil:
+				names = append(names, f.Kind.Name+"_HEAD")
+			}
+			for _, n := range names {
+				srcs = append(srcs, RuleSource{Where: n, Kind: n, Expr: "e.with({})"})
+			}
 		}
 		rules, err := CompileRules(srcs, RuleOptions{})
 		if err != nil {
@@ -570,4 +579,137 @@ func FuzzRuleEntry(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRuleMessageValues sets message fields to messages built in the rule
+// (dynamic messages of cel-go) and checks what the entries become.
+func TestRuleMessageValues(t *testing.T) {
+	cases := []struct {
+		name, rule string
+		check      func(c *EntryChange) error
+	}{
+		{"struct literal in a sub-message", `files: e.type == REG && e.reg.name == "/dev/null" ? e.with({"reg.fown": fown_entry{uid: 5u, euid: 6u, signum: 0u, pid_type: 0u, pid: 0u}}) : e`,
+			func(c *EntryChange) error {
+				if f := c.New.(*images.FileEntry).GetReg().GetFown(); f.GetUid() != 5 || f.GetEuid() != 6 {
+					return fmt.Errorf("fown %v", f)
+				}
+				return nil
+			}},
+		{"whole part of another entry type", `files: e.type == PIPE ? e.with({"pipe": pipe_entry{id: e.id, pipe_id: 7u, flags: 0u, fown: e.pipe.fown}}) : e`,
+			func(c *EntryChange) error {
+				if p := c.New.(*images.FileEntry).GetPipe(); p.GetPipeId() != 7 || p.GetFown() == nil {
+					return fmt.Errorf("pipe %v", p)
+				}
+				return nil
+			}},
+		{"the entry as a literal", `files: e.type == PIPE ? file_entry{id: e.id, type: e.type, pipe: e.pipe.with({"pipe_id": 8u})}.with({"id": e.id}) : e`,
+			func(c *EntryChange) error {
+				if p := c.New.(*images.FileEntry).GetPipe(); p.GetPipeId() != 8 {
+					return fmt.Errorf("pipe %v", p)
+				}
+				return nil
+			}},
+	}
+	d := mustOpenRuleDump(t, "../testdata/dumps/pipes-fifo")
+	for _, tc := range cases {
+		res, err := ApplyRules(context.Background(), d, mustRules(t, RuleOptions{}, tc.rule))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if len(res.Changes) == 0 {
+			t.Errorf("%s: no changes", tc.name)
+		}
+		for _, c := range res.Changes {
+			if err := tc.check(c); err != nil {
+				t.Errorf("%s: %s entry %d: %v", tc.name, c.File, c.Index, err)
+			}
+			var back images.FileEntry
+			if err := proto.Unmarshal(c.Payload, &back); err != nil || !proto.Equal(&back, c.New) {
+				t.Errorf("%s: entry %d: payload does not read back as the new entry (%v)", tc.name, c.Index, err)
+			}
+		}
+	}
+}
+
+// TestRuleEvalErrors checks the errors of rules that compile but fail on an
+// entry.
+func TestRuleEvalErrors(t *testing.T) {
+	cases := []struct{ dump, rule, want string }{
+		{"pipes-fifo", `files: e.type == PIPE ? e.with({"reg.name": "/x"}) : e`,
+			"files.img: entry 5 at offset 0x19b: rule 1: the PIPE entry has no reg part: with() created one, and its required field reg.id is not set"},
+		{"pipes-fifo", `files: e.type == PIPE ? e.with({"reg": e.reg}) : e`,
+			"entry 5 at offset 0x19b: rule 1: the PIPE entry has no reg part"},
+		{"pipes-fifo", `files: e.type == REG ? e.with({"reg.fown": fown_entry{uid: 5u}}) : e`,
+			"entry 0 at offset 0x8: rule 1: the new entry cannot be written: reg.fown.euid of the REG entry is required but not set"},
+		{"zdtm-ghost_holes00", `pagemap-head: drop()`, "pagemap-71.img: entry 0 at offset 0x8: rule 1: PAGEMAP_HEAD: the head entry of an image cannot be dropped"},
+		{"zdtm-ghost_holes00", `ghost-file: e.with({"extra": b"x"})`, "the contents of this file are in its chunks: rewrite them with a ghost-chunk rule"},
+	}
+	for _, tc := range cases {
+		d := mustOpenRuleDump(t, filepath.Join("../testdata/dumps", tc.dump))
+		_, err := ApplyRules(context.Background(), d, mustRules(t, RuleOptions{}, tc.rule))
+		var ee *RuleEvalError
+		if !errors.As(err, &ee) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ApplyRules error %v, wanted a RuleEvalError with %q", tc.rule, err, tc.want)
+		}
+	}
+}
+
+// TestRuleHeads rewrites the head entries of pagemap and ghost-file images
+// and their other entries apart.
+func TestRuleHeads(t *testing.T) {
+	cases := []struct {
+		rule, target, msg string
+		entries           int   // entries the rule ran on
+		changed           []int // indexes changed
+	}{
+		{`pagemap-head: e.with({"pages_id": 3u})`, "PAGEMAP_HEAD", "critq.images.pagemap_head", 1, []int{0}},
+		{`pagemap: e.with({"nr_pages": e.nr_pages + 1u})`, "PAGEMAP", "critq.images.pagemap_entry", 14, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}},
+		{`pagemap-shmem-head: e.with({"pages_id": 9u})`, "SHMEM_PAGEMAP_HEAD", "critq.images.pagemap_head", 1, []int{0}},
+		{`ghost-file: e.with({"uid": 5u})`, "GHOST_FILE", "critq.images.ghost_file_entry", 1, []int{0}},
+		{`ghost_chunk: e.off == 8192u ? e.with({"extra": extra + b"!"}) : e`, "GHOST_CHUNK", "critq.images.ghost_chunk_entry", 2, []int{2}},
+	}
+	d := mustOpenRuleDump(t, "../testdata/dumps/zdtm-ghost_holes00")
+	for _, tc := range cases {
+		rules := mustRules(t, RuleOptions{}, tc.rule)
+		if got := rules[0].Target(); got != tc.target || string(rules[0].Message().FullName()) != tc.msg {
+			t.Errorf("%s: Target() %s, Message() %s, wanted %s, %s", tc.rule, got, rules[0].Message().FullName(), tc.target, tc.msg)
+		}
+		kind, _, _ := strings.Cut(tc.rule, ":")
+		if md, err := RuleMessage(kind); err != nil || string(md.FullName()) != tc.msg {
+			t.Errorf("RuleMessage(%q) = %v, %v, wanted %s", kind, md, err, tc.msg)
+		}
+		res, err := ApplyRules(context.Background(), d, rules)
+		if err != nil {
+			t.Errorf("%s: %v", tc.rule, err)
+			continue
+		}
+		var got []int
+		for _, c := range res.Changes {
+			got = append(got, c.Index)
+			if c.New.ProtoReflect().Descriptor().FullName() != rules[0].Message().FullName() {
+				t.Errorf("%s: entry %d is a %s", tc.rule, c.Index, c.New.ProtoReflect().Descriptor().FullName())
+			}
+			img, err := d.File(c.File).Image()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := transform.RewriteImage(c.File, img, map[int]*transform.Change{c.Index: {Payload: c.Payload, Extra: c.Extra}})
+			if err != nil {
+				t.Errorf("%s: entry %d: %v", tc.rule, c.Index, err)
+				continue
+			}
+			if _, err := codec.NewBytesReader(b, codec.ReadOptions{Name: c.File}); err != nil {
+				t.Errorf("%s: %v", tc.rule, err)
+			}
+		}
+		if st := res.Stats[0]; st.Entries != tc.entries || !slices.Equal(got, tc.changed) {
+			t.Errorf("%s: %d entries, changed %v, wanted %d, %v", tc.rule, st.Entries, got, tc.entries, tc.changed)
+		}
+	}
+	for _, name := range []string{"files-head", "pages-head"} {
+		if _, err := RuleKind(name); err == nil {
+			t.Errorf("RuleKind(%q) succeeded", name)
+		}
+	}
 }
