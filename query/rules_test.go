@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -712,4 +713,138 @@ func TestRuleHeads(t *testing.T) {
 			t.Errorf("RuleKind(%q) succeeded", name)
 		}
 	}
+}
+
+func TestMentions(t *testing.T) {
+	addrs := []struct {
+		text, addr string
+		want       bool
+	}{
+		{"-A INPUT -s 10.0.0.1/32 -j ACCEPT", "10.0.0.1", true},
+		{"-A INPUT -s 10.0.0.10/32 -j ACCEPT", "10.0.0.1", false},
+		{"-A INPUT -s 110.0.0.1 -j ACCEPT", "10.0.0.1", false},
+		{"ip daddr 10.0.0.1:80", "10.0.0.1", true},
+		{"10.0.0.1", "10.0.0.1", true},
+		{"ip6 saddr fd00::10 accept", "fd00::1", false},
+		{"ip6 saddr fd00::1/64 accept", "fd00::1", true},
+	}
+	for _, tc := range addrs {
+		if got := mentionsAddr([]byte(tc.text), netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("mentionsAddr(%q, %s) = %v, wanted %v", tc.text, tc.addr, got, tc.want)
+		}
+	}
+	ports := []struct {
+		text string
+		port uint32
+		want bool
+	}{
+		{"-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT", 8080, true},
+		{"-A INPUT -p tcp -m tcp --dport 80800 -j ACCEPT", 8080, false},
+		{"-A INPUT -p tcp -m tcp --sport 1000:2000 -j DROP", 1500, true},
+		{"-A INPUT -p tcp -m multiport --dports 22,80,443 -j ACCEPT", 80, true},
+		{"-A INPUT -p tcp -m multiport --dports 22,80,443 -j ACCEPT", 8080, false},
+		{"-A INPUT -s 10.0.0.1/8080 -j ACCEPT", 8080, false},
+		{"tcp dport 8080 accept", 8080, true},
+		{"tcp dport { 22, 8080 } accept", 8080, true},
+		{"tcp dport { 22, 8000-8100 } accept", 8080, true},
+		{"tcp dport { 22, 443 } accept", 8080, false},
+		{"udp sport 53 counter", 53, true},
+		{"tcp dport", 53, false},
+	}
+	for _, tc := range ports {
+		if got := mentionsPort([]byte(tc.text), tc.port); got != tc.want {
+			t.Errorf("mentionsPort(%q, %d) = %v, wanted %v", tc.text, tc.port, got, tc.want)
+		}
+	}
+}
+
+// TestRuleWarnings checks the warnings of pid and address changes, with
+// synthetic iptables-save and nftables images beside a real dump.
+func TestRuleWarnings(t *testing.T) {
+	tcp := t.TempDir()
+	src := "../testdata/dumps/tcp"
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			b, err := os.ReadFile(filepath.Join(src, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tcp, e.Name()), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	raw := map[string]string{
+		"iptables-9.img": "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 127.0.0.10/32 -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 47310 -j ACCEPT\nCOMMIT\n",
+		"nftables-9.img": "table inet filter {\n\tchain input {\n\t\tip saddr 127.0.0.1 tcp dport { 80, 47300-47320 } accept\n\t}\n}\n",
+	}
+	for name, text := range raw {
+		if err := os.WriteFile(filepath.Join(tcp, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name, dump, rule string
+		want             []string // each a warning's prefix
+	}{
+		{"listener moved", tcp, `files: e.isk.ino == 382118u ? e.with({"isk.src_addr": "10.0.0.5", "isk.src_port": 47400}) : e`, []string{
+			"iptables-9.img still matches port 47310 (changed in files.img entry 5)",
+			"nftables-9.img still mentions 127.0.0.1 (changed in files.img entry 5)",
+			"nftables-9.img still matches port 47310 (changed in files.img entry 5)",
+		}},
+		{"port only", tcp, `files: e.isk.ino == 382118u ? e.with({"isk.src_port": 47400}) : e`, []string{
+			"iptables-9.img still matches port 47310",
+			"nftables-9.img still matches port 47310",
+		}},
+		{"pstree pid", "../testdata/dumps/sleep-plain", `pstree: e.with({"pid": 4242})`, []string{
+			"pstree.img: entry 0: pid 19635 is now 4242, but core-19635.img, fs-19635.img, ids-19635.img, mm-19635.img, pagemap-19635.img, pstree.img entry 0 (pgid), pstree.img entry 0 (sid), pstree.img entry 0 (threads[0]) still name it",
+		}},
+		{"thread dropped", "../testdata/dumps/sleep-plain", `pstree: e.with({"threads": []})`, []string{
+			"pstree.img: entry 0: threads[0] 19635 is unset, but core-19635.img",
+		}},
+	}
+	for _, tc := range cases {
+		d := mustOpenRuleDump(t, tc.dump)
+		res, err := ApplyRules(context.Background(), d, mustRules(t, RuleOptions{}, tc.rule))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := res.Warnings(d)
+		var socketless []string
+		for _, w := range got {
+			if !strings.Contains(w, "still names") { // the peers of tcp's sockets
+				socketless = append(socketless, w)
+			}
+		}
+		if len(socketless) != len(tc.want) {
+			t.Errorf("%s: warnings\n%q\nwanted\n%q", tc.name, socketless, tc.want)
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(socketless[i], w) {
+				t.Errorf("%s: warning %d\n%q\nwanted\n%q", tc.name, i, socketless[i], w)
+			}
+		}
+	}
+}
+
+// FuzzMentions feeds firewall text to the address and port matchers: they
+// must not panic, and a mention found is in the text.
+func FuzzMentions(f *testing.F) {
+	f.Add("-A INPUT -p tcp -m multiport --dports 22,80:90 -s 10.0.0.1/32 -j ACCEPT\n", uint16(80))
+	f.Add("table inet t {\n\tchain c {\n\t\ttcp dport { 22, 8000-8100 } ip saddr 10.0.0.1 accept\n\t}\n}\n", uint16(8080))
+	f.Add("tcp dport { 1, 2", uint16(2))
+	f.Fuzz(func(t *testing.T, text string, port uint16) {
+		a := netip.MustParseAddr("10.0.0.1")
+		if mentionsAddr([]byte(text), a) && !strings.Contains(text, a.String()) {
+			t.Errorf("mentionsAddr(%q) without the address", text)
+		}
+		if mentionsPort([]byte(text), uint32(port)) && !strings.Contains(text, "port") {
+			t.Errorf("mentionsPort(%q, %d) without a port match", text, port)
+		}
+	})
 }
