@@ -30,7 +30,9 @@ type Constant struct {
 //     short names, such as PACKET, would clash: AF_PACKET is 17 and
 //     SOCK_PACKET 10);
 //   - compel's task states TASK_ALIVE 1, TASK_DEAD 2, TASK_STOPPED 3 and
-//     TASK_ZOMBIE 6 (crit 4.2 prints 3 as Zombie and 6 as Stopped);
+//     TASK_ZOMBIE 6 (crit 4.2 prints 3 as Zombie and 6 as Stopped). CRIU
+//     writes a zombie's state as TASK_DEAD (criu/seize.c turns TASK_ZOMBIE
+//     into TASK_DEAD), so a query for zombies tests TASK_DEAD;
 //   - the file types of the fd_types enum: REG, PIPE, FIFO, INETSK, ...
 //
 // Flag bits and states are uints, like the fields that hold them; file types
