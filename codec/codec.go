@@ -21,6 +21,7 @@ package codec
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/protobuf/proto"
@@ -146,7 +147,12 @@ func newReader(src source, opts ReadOptions) (*Reader, error) {
 	}
 	hdr, err := readHeader(src, opts.Kind)
 	if err != nil {
-		return nil, &Error{File: opts.Name, Entry: -1, Offset: 0, Err: err}
+		// The kind magic that failed follows a head magic, at offset 4.
+		var off int64
+		if hdr.Head != 0 {
+			off = 4
+		}
+		return nil, &Error{File: opts.Name, Entry: -1, Offset: off, Err: err}
 	}
 	rd.hdr = hdr
 	rd.x = extraReader{src: src, order: hdr.Order, maxExtra: maxExtra}
@@ -195,7 +201,7 @@ func readHeader(src source, want *magic.Kind) (Header, error) {
 		h.Kind = want
 	}
 	if h.Kind.Entry == nil {
-		return h, &Error{Kind: h.Kind.Name, Entry: -1, Err: ErrNoDecoder}
+		return h, fmt.Errorf("%s: %w", h.Kind.Name, ErrNoDecoder)
 	}
 	return h, nil
 }

@@ -353,7 +353,9 @@ func TestHostile(t *testing.T) {
 	}{
 		{"empty", nil, "x.img: magic at offset 0: empty file: no magic"},
 		{"wrong magic", []byte{1, 2, 3, 4, 5, 6, 7, 8}, "x.img: magic at offset 0: unknown magic 0x4030201: not a CRIU image, or a raw image such as pages-*.img"},
-		{"head only", data[:4], "x.img: magic at offset 0: file ends after the head magic"},
+		{"head only", data[:4], "x.img: magic at offset 4: file ends after the head magic"},
+		{"bad kind magic", append(append([]byte(nil), data[:4]...), 0x12, 0x34, 0x56, 0x78), "x.img: magic at offset 4: unknown magic 0x78563412: not a CRIU image, or a raw image such as pages-*.img"},
+		{"no decoder", binary.LittleEndian.AppendUint32(append([]byte(nil), data[:4]...), 0x57023458), "x.img: magic at offset 4: KDAT: kind has no entries critq can decode"},
 		{"size 0xffffffff", huge, "x.img: PIPES_DATA entry 0 at offset 8: size 4294967295 exceeds the 0 bytes left in the file"},
 		{"extra too long", func() []byte {
 			b := writeImage(t, codec.HeaderFor(mustKind(t, "PIPES_DATA")), nil)
