@@ -33,6 +33,11 @@ type Options struct {
 	Order codec.ByteOrder
 	// NoPayload replaces extras by their size, as crit show --nopl does.
 	NoPayload bool
+	// Unknown, when not nil, is set to true by Encode if the image holds
+	// fields that the schema does not know (written by a newer CRIU).
+	// crit's JSON has no place for them, so they are left out and an
+	// image encoded from the JSON will not have them.
+	Unknown *bool
 }
 
 func (o *Options) order() codec.ByteOrder {
@@ -52,9 +57,10 @@ var errNonCanonical = errors.New("non-canonical wire data")
 
 // enc renders wire data as crit's JSON.
 type enc struct {
-	pretty bool
-	order  codec.ByteOrder
-	words  []uint32 // (criu).ipadd words being collected
+	pretty  bool
+	order   codec.ByteOrder
+	words   []uint32 // (criu).ipadd words being collected
+	unknown bool     // a field not in the schema was left out
 }
 
 // AppendMessage appends m as one JSON object in crit's plain or pretty
@@ -134,6 +140,7 @@ func (e *enc) appendFields(dst, b []byte, p *msgPlan, hex bool, depth int) ([]by
 		b = b[n+m:]
 		f := p.field(num)
 		if f == nil {
+			e.unknown = true
 			continue // unknown fields are not shown, as in crit
 		}
 		if typ != f.wire || num < prev || num == prev && !f.list {
@@ -555,6 +562,9 @@ func Encode(w io.Writer, r *codec.Reader, o Options) error {
 		buf = append(buf, "]\n}"...)
 	default:
 		buf = append(buf, "\n    ]\n}"...)
+	}
+	if e.unknown && o.Unknown != nil {
+		*o.Unknown = true
 	}
 	_, err := w.Write(buf)
 	return err
