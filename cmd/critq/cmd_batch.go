@@ -10,8 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -58,6 +58,10 @@ type batchOptions struct {
 	jobs    int
 	timeout time.Duration
 	cost    uint64
+
+	// progressAfter and progressEvery time the progress line (tests); 0
+	// means progressAfter and progressEvery.
+	progressAfter, progressEvery time.Duration
 }
 
 func runBatchCommand(c *cli, args []string) error {
@@ -83,15 +87,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	if o.format == "" {
 		o.format = "ndjson"
 	}
-	var w recordWriter
-	switch o.format {
-	case "ndjson":
-		w = &ndjsonWriter{w: c.stdout}
-	case "json":
-		w = &jsonArrayWriter{w: c.stdout}
-	case "table":
-		w = &tableWriter{w: c.stdout}
-	default:
+	if o.format != "ndjson" && o.format != "json" && o.format != "table" {
 		return usageErrorf("batch: unknown format %q (ndjson, json or table)", o.format)
 	}
 	if len(dumps) == 0 {
@@ -105,6 +101,24 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.progressAfter == 0 {
+		o.progressAfter, o.progressEvery = progressAfter, progressEvery
+	}
+	prog.progress = startProgress(c.stderr, isTerminal(c.stderr), len(dumps), o.progressAfter, o.progressEvery)
+	defer prog.progress.stop()
+	stdout := c.stdout
+	if isTerminal(c.stdout) {
+		stdout = progressWriter{prog.progress, c.stdout}
+	}
+	var w recordWriter
+	switch o.format {
+	case "ndjson":
+		w = &ndjsonWriter{w: stdout}
+	case "json":
+		w = &jsonArrayWriter{w: stdout}
+	case "table":
+		w = &tableWriter{w: stdout}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	// Each dump builds many short-lived values and drops them all when it
@@ -112,14 +126,16 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	// peak stays that of the -j dumps in flight.
 	defer debug.SetGCPercent(debug.SetGCPercent(200))
 	w.begin(prog.cols)
-	prog.progress = newProgress(c.stderr, isTerminal(c.stderr), len(dumps))
 	first := 0
 	err = batch.Run(ctx, dumps, batch.Options{Jobs: o.jobs}, prog.evalDump,
 		func(_ int, dir string, vals []json.RawMessage, err error) error {
 			prog.progress.step(err != nil)
 			if err != nil {
-				prog.progress.clear()
-				fmt.Fprintf(c.stderr, "critq: %s\n", strings.TrimRight(err.Error(), "\n"))
+				msg := "critq: " + strings.TrimRight(err.Error(), "\n") + "\n"
+				_ = prog.progress.write(func() error {
+					_, werr := io.WriteString(c.stderr, msg)
+					return werr
+				})
 				if first == 0 {
 					first = exitCodeOf(err)
 				}
@@ -127,7 +143,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 			}
 			return w.dump(dir, prog.cols, vals)
 		})
-	prog.progress.clear()
+	prog.progress.stop()
 	if err == nil {
 		err = w.end()
 	}
@@ -300,13 +316,21 @@ type recordWriter interface {
 // "rule" for a rule.
 func appendRecord(b []byte, dir string, col column, val json.RawMessage) []byte {
 	b = append(b, `{"dump":`...)
-	b = strconv.AppendQuote(b, dir)
+	b = appendJSONString(b, dir)
 	b = append(b, `,"`...)
 	b = append(b, col.key...)
 	b = append(b, `":`...)
-	b = strconv.AppendQuote(b, col.name)
+	b = appendJSONString(b, col.name)
 	b = append(b, `,"value":`...)
 	return append(b, val...)
+}
+
+// appendJSONString appends s as a JSON string, as query's output writes
+// strings: bytes that are not UTF-8 become U+FFFD (a path may hold any
+// byte; Go's strconv quoting would write \xff, which is no JSON).
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
 }
 
 type ndjsonWriter struct {
@@ -395,36 +419,122 @@ func cell(s string) string {
 	return strings.NewReplacer("\t", " ", "\n", " ").Replace(s)
 }
 
-// progress writes "[done/total]" on a terminal's stderr once a run has
-// lasted a second.
+// progress draws "critq: DONE/TOTAL dumps, N failed, T s" on a terminal's
+// stderr once a run has lasted a second, from a ticker, so that one slow
+// dump still shows it. Whatever else goes to the terminal while it is shown
+// goes through [progress.write], which erases the line first and draws it
+// again after. A progress that is not on does nothing.
 type progress struct {
-	w           io.Writer
-	on          bool
-	start       time.Time
-	total, done int
-	failed      int
-	shown       bool
+	mu                  sync.Mutex
+	w                   io.Writer
+	start               time.Time
+	total, done, failed int
+	shown               bool
+	stopped             chan struct{} // closed by stop; nil when not on
+	ticker              sync.WaitGroup
 }
 
-func newProgress(w io.Writer, term bool, total int) *progress {
-	return &progress{w: w, on: term, start: time.Now(), total: total}
+// Timing of the progress line.
+const (
+	progressAfter = time.Second
+	progressEvery = 200 * time.Millisecond
+)
+
+// startProgress starts a progress of total dumps on w when on is true: the
+// line is drawn after the first tick past after, then redrawn every tick.
+func startProgress(w io.Writer, on bool, total int, after, every time.Duration) *progress {
+	p := &progress{w: w, start: time.Now(), total: total}
+	if !on {
+		return p
+	}
+	p.stopped = make(chan struct{})
+	p.ticker.Add(1)
+	go func() {
+		defer p.ticker.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stopped:
+				return
+			case now := <-t.C:
+				if now.Sub(p.start) >= after {
+					p.mu.Lock()
+					p.draw()
+					p.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return p
 }
 
+// step counts a dump done, and redraws the line if it is shown.
 func (p *progress) step(failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.done++
 	if failed {
 		p.failed++
 	}
-	if !p.on || time.Since(p.start) < time.Second {
-		return
+	if p.shown {
+		p.draw()
 	}
-	fmt.Fprintf(p.w, "\r\033[Kcritq: %d/%d dumps, %d failed, %.1fs", p.done, p.total, p.failed, time.Since(p.start).Seconds())
+}
+
+// draw writes the line over the one shown; p.mu is held.
+func (p *progress) draw() {
+	fmt.Fprintf(p.w, "\r\x1b[Kcritq: %d/%d dumps, %d failed, %.1fs", p.done, p.total, p.failed, time.Since(p.start).Seconds())
 	p.shown = true
 }
 
-func (p *progress) clear() {
+// erase erases the line if it is shown; p.mu is held.
+func (p *progress) erase() {
 	if p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
+		io.WriteString(p.w, "\r\x1b[K")
 		p.shown = false
 	}
+}
+
+// write calls f, which writes to the terminal, with the line erased, and
+// draws the line again after it if it was shown.
+func (p *progress) write(f func() error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	shown := p.shown
+	p.erase()
+	err := f()
+	if shown {
+		p.draw()
+	}
+	return err
+}
+
+// stop stops the ticker and erases the line.
+func (p *progress) stop() {
+	if p.stopped == nil {
+		return
+	}
+	close(p.stopped)
+	p.ticker.Wait()
+	p.stopped = nil
+	p.mu.Lock()
+	p.erase()
+	p.mu.Unlock()
+}
+
+// progressWriter writes to a terminal that shows a progress line, erasing
+// the line first (records on a standard output that is the terminal of
+// standard error).
+type progressWriter struct {
+	p *progress
+	w io.Writer
+}
+
+func (pw progressWriter) Write(b []byte) (n int, err error) {
+	err = pw.p.write(func() error {
+		n, err = pw.w.Write(b)
+		return err
+	})
+	return n, err
 }

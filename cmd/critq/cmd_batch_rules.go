@@ -143,7 +143,7 @@ func stepChanges(before, after *query.RuleResult) []*query.EntryChange {
 // field null, old the whole entry and new null.
 func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChange) []byte {
 	b = append(b, `{"kind":`...)
-	b = strconv.AppendQuote(b, st.Rule.Kind.Name)
+	b = appendJSONString(b, st.Rule.Kind.Name)
 	for _, n := range []struct {
 		name string
 		v    int
@@ -161,7 +161,7 @@ func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChang
 		}
 		first = false
 		b = append(b, `{"image":`...)
-		b = strconv.AppendQuote(b, c.File)
+		b = appendJSONString(b, c.File)
 		b = append(b, `,"entry":`...)
 		b = strconv.AppendInt(b, int64(c.Index), 10)
 		b = append(b, `,"field":`...)
@@ -179,7 +179,7 @@ func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChang
 			continue
 		}
 		for _, f := range c.Fields() {
-			change(c, strconv.AppendQuote(nil, f.Path), []byte(f.Old), []byte(f.New))
+			change(c, appendJSONString(nil, f.Path), []byte(f.Old), []byte(f.New))
 		}
 	}
 	return append(b, "]}"...)

@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/query"
@@ -171,21 +174,147 @@ func TestBatchJSONArray(t *testing.T) {
 	}
 }
 
-func TestProgress(t *testing.T) {
-	var b strings.Builder
-	p := newProgress(&b, false, 3)
-	p.start = p.start.Add(-2 * time.Second)
-	p.step(false)
-	p.clear()
-	if b.Len() != 0 {
-		t.Errorf("progress on a stderr that is no terminal wrote %q", b.String())
+// lockedBuffer is a buffer the progress ticker and a test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor waits until w shows want, for at most 10 s.
+func waitFor(t *testing.T, w fmt.Stringer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if strings.Contains(w.String(), want) {
+			return
+		}
 	}
-	p = newProgress(&b, true, 3)
-	p.step(false) // under a second: nothing
-	p.start = p.start.Add(-2 * time.Second)
-	p.step(true)
-	p.clear()
-	if got := b.String(); !strings.HasPrefix(got, "\r\x1b[Kcritq: 2/3 dumps, 1 failed, 2.") || !strings.HasSuffix(got, "s\r\x1b[K") {
-		t.Errorf("progress wrote %q", got)
+	t.Fatalf("progress never wrote %q; it wrote %q", want, w.String())
+}
+
+func TestProgress(t *testing.T) {
+	record := func(w io.Writer) func() error {
+		return func() error { _, err := io.WriteString(w, "REC\n"); return err }
+	}
+	t.Run("off", func(t *testing.T) {
+		var b lockedBuffer
+		p := startProgress(&b, false, 3, 0, time.Millisecond)
+		p.step(true)
+		time.Sleep(10 * time.Millisecond)
+		p.write(record(&b))
+		p.stop()
+		if got := b.String(); got != "REC\n" {
+			t.Errorf("progress on a stderr that is no terminal: wrote %q, wanted only the record", got)
+		}
+	})
+	t.Run("under a second", func(t *testing.T) {
+		var b lockedBuffer
+		p := startProgress(&b, true, 3, time.Hour, time.Millisecond)
+		p.step(false)
+		time.Sleep(10 * time.Millisecond)
+		p.stop()
+		if got := b.String(); got != "" {
+			t.Errorf("progress before its delay wrote %q", got)
+		}
+	})
+	t.Run("one slow dump", func(t *testing.T) {
+		// Nothing finishes: the ticker draws the line all the same.
+		var b lockedBuffer
+		p := startProgress(&b, true, 1, 0, time.Millisecond)
+		waitFor(t, &b, "\r\x1b[Kcritq: 0/1 dumps, 0 failed, 0.")
+		p.stop()
+		if got := b.String(); !strings.HasSuffix(got, "s\r\x1b[K") {
+			t.Errorf("stop left %q: the line is not erased", got)
+		}
+	})
+	t.Run("records erase the line", func(t *testing.T) {
+		var b lockedBuffer
+		p := startProgress(&b, true, 3, 0, time.Hour) // never ticks
+		p.step(false)
+		p.draw() // as a tick would
+		p.step(true)
+		p.write(record(&b))
+		p.stop()
+		want := "\r\x1b[Kcritq: 1/3 dumps, 0 failed, 0.?s\r\x1b[Kcritq: 2/3 dumps, 1 failed, 0.?s\r\x1b[KREC\n\r\x1b[Kcritq: 2/3 dumps, 1 failed, 0.?s\r\x1b[K"
+		if got := b.String(); !matchDigits(got, want) {
+			t.Errorf("progress around a record wrote\n%q, wanted\n%q", got, want)
+		}
+	})
+}
+
+// matchDigits reports whether got is want with each '?' a digit.
+func matchDigits(got, want string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range len(want) {
+		if want[i] != got[i] && !(want[i] == '?' && got[i] >= '0' && got[i] <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// TestBatchRecordsJSON runs a script of a query and a rule, its path and
+// the dump's not UTF-8 and full of quotes, and checks that every record is
+// valid JSON whose strings are the names given, bytes that are not UTF-8
+// replaced.
+func TestBatchRecordsJSON(t *testing.T) {
+	src, err := filepath.Abs("../../testdata/dumps/sleep-plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "s\xff\"\\\t<&")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("file system refuses the name: %v", err)
+	}
+	d := filepath.Join(dir, "d\xfe\x01")
+	if err := os.Symlink(src, d); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "q.critq")
+	if err := os.WriteFile(script, []byte("n: tasks.size()\nrule core: e\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"ndjson", "json"} {
+		out, errs, code := runCLI(t, nil, "-f", script, "--format", format, d)
+		if code != exitOK {
+			t.Fatalf("critq -f %q --format %s: code %d: %s", script, format, code, errs)
+		}
+		var recs []map[string]any
+		if format == "json" {
+			if err := json.Unmarshal([]byte(out), &recs); err != nil {
+				t.Fatalf("--format json: %v: %q", err, out)
+			}
+		} else {
+			for line := range strings.Lines(out) {
+				var r map[string]any
+				if err := json.Unmarshal([]byte(line), &r); err != nil {
+					t.Fatalf("--format ndjson: %v: %q", err, line)
+				}
+				recs = append(recs, r)
+			}
+		}
+		if !json.Valid([]byte(out)) && format == "json" || !utf8.ValidString(out) {
+			t.Errorf("--format %s: output is not valid UTF-8 JSON: %q", format, out)
+		}
+		if len(recs) != 2 {
+			t.Fatalf("--format %s: %d records, wanted 2: %q", format, len(recs), out)
+		}
+		wantDump := strings.ToValidUTF8(d, "\ufffd")
+		if recs[0]["dump"] != wantDump || recs[0]["query"] != "n" || recs[1]["rule"] != strings.ToValidUTF8(script, "\ufffd")+":2" {
+			t.Errorf("--format %s: records %v, wanted dump %q, query n, rule %q", format, recs, wantDump, script+":2")
+		}
 	}
 }

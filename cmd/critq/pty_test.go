@@ -64,6 +64,26 @@ type screen struct {
 	done chan struct{}
 }
 
+// readScreen collects what the terminal of master shows until it fails
+// (the last program on it exits), then closes done.
+func readScreen(master *os.File) *screen {
+	scr := &screen{done: make(chan struct{})}
+	go func() {
+		defer close(scr.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			scr.mu.Lock()
+			scr.buf.Write(b[:n])
+			scr.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return scr
+}
+
 // expect waits until the terminal shows want after offset from, and
 // returns the offset after it.
 func (s *screen) expect(t *testing.T, step, want string, from int) int {
@@ -115,20 +135,7 @@ func TestReplPTY(t *testing.T) {
 			<-exited
 		}
 	}()
-	scr := &screen{done: make(chan struct{})}
-	go func() {
-		defer close(scr.done)
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			scr.mu.Lock()
-			scr.buf.Write(b[:n])
-			scr.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	scr := readScreen(master)
 	at := scr.expect(t, "start", "sleep-plain> ", 0)
 	for _, step := range []struct {
 		what  string
