@@ -10,6 +10,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/codec/critjson"
+	"github.com/critq/critq/dump"
 	"github.com/critq/critq/magic"
 )
 
@@ -193,8 +194,15 @@ func countEntries(r *codec.Reader) (int, error) {
 }
 
 // openImage opens an image for reading: a file, or stdin for "" and "-".
-// A file named like a raw kind (pages-1.img) is refused before reading.
+// A file named like a raw kind (pages-1.img) is refused before reading, as
+// is an image beside the journal of an interrupted in-place transform.
 func (c *cli) openImage(path string) (*codec.Reader, func(), error) {
+	if dir := filepath.Dir(path); path != "" && path != "-" {
+		// An image of a dump that an in-place transform left half done.
+		if _, err := os.Stat(filepath.Join(dir, dump.JournalName)); err == nil {
+			return nil, nil, withCode(exitBadImage, fmt.Errorf("%s: %w", dir, dump.ErrInterrupted))
+		}
+	}
 	name, src, size, done, err := c.openInput(path)
 	if err != nil {
 		return nil, nil, err

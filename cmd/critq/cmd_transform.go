@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"os/signal"
 	"strconv"
@@ -27,8 +28,15 @@ built with e.with({PATH: VALUE, ...}), or drop() to delete the entry.
 Paths are field names joined by dots, [N] for an element of a repeated
 field; they and the types of their values are checked when the rule
 compiles. Enum fields take names ("UNIXSK"), flag fields crit's names
-("O_RDWR | O_LARGEFILE"), address fields text ("10.0.0.1"). Queued data
-is extra (pipes-data, sk-queues), inq and outq (tcp-stream).
+("O_RDWR | O_LARGEFILE"), address fields text ("10.0.0.1"), message fields
+a message (e.reg.fown.with({...}) or fown_entry{...}). Queued data is
+extra (pipes-data, sk-queues), inq and outq (tcp-stream).
+
+Images whose first entry has its own message name it apart: pagemap-head
+(and pagemap-shmem-head) is the pagemap_head, pagemap the pagemap entries;
+ghost-file is the ghost_file_entry of a ghost-file image, ghost-chunk its
+chunks. A ghost file's contents are extra: of ghost-file when it has no
+chunks, else of each ghost-chunk (its len follows). Heads cannot be dropped.
 
 Entries no rule changes are copied as bytes, untouched images byte for
 byte; pages are never rewritten. Every run reports on stderr what each rule
@@ -41,6 +49,7 @@ Examples:
   critq transform --kind files --where 'e.isk.src_port == 8080'
       --set 'isk.src_port=9090' --set 'isk.src_addr="10.0.0.2"' DUMP --in-place
   critq transform --kind core --set 'thread_core.creds.uid=1000' DUMP --dry-run
+  critq transform 'ghost-file: e.with({"uid": 1000u, "extra": b"new contents"})' DUMP -o OUT
   critq transform -f rules.critq DUMP -o OUT
 
 A rules file (-f) is a batch script (critq batch -h) of rules, one
@@ -86,7 +95,7 @@ func runTransform(c *cli, args []string) error {
 	fs.StringVar(&o.where, "where", "", "with --kind: change only the entries for which `pred` holds")
 	fs.Var(&o.sets, "set", "with --kind: set a field, `PATH=EXPR` (repeatable)")
 	fs.BoolVar(&o.drop, "drop", false, "with --kind: delete the entries")
-	fs.StringVar(&o.out, "o", "", "write the new dump to `dir` (must not exist or be empty)")
+	fs.StringVar(&o.out, "o", "", "write the new dump to `dir` (must not exist or be empty; checked first)")
 	fs.BoolVar(&o.link, "link", false, "with -o: hard-link the untouched images instead of copying them")
 	fs.BoolVar(&o.inPlace, "in-place", false, "rewrite the dump itself (old images kept as NAME.orig)")
 	fs.BoolVar(&o.noBackup, "no-backup", false, "with --in-place: keep no NAME.orig")
@@ -126,6 +135,16 @@ func runTransform(c *cli, args []string) error {
 		return usageErrorf("transform: --link goes with -o")
 	case o.noBackup && !o.inPlace:
 		return usageErrorf("transform: --no-backup goes with --in-place")
+	}
+	if o.out != "" {
+		// Before anything is read: the output must not exist or be empty.
+		ents, err := os.ReadDir(o.out)
+		switch {
+		case err == nil && len(ents) > 0:
+			return usageErrorf("transform: %s: output directory is not empty", o.out)
+		case err != nil && !errors.Is(err, iofs.ErrNotExist):
+			return usageErrorf("transform: -o %s: %v", o.out, err)
+		}
 	}
 
 	rules, err := query.CompileRules(srcs, query.RuleOptions{CostLimit: o.cost})
