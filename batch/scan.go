@@ -5,6 +5,13 @@ type scanState struct {
 	depth int  // open ( [ { not yet closed; negative after a stray closer
 	quote byte // the quote of the triple-quoted string left open, or 0
 	raw   bool // that string is raw
+
+	// base is the offset of the text scanned in the whole text, set by the
+	// caller; opens holds the offsets in the whole text of the brackets
+	// still open, innermost last, and quoteAt that of the string left open.
+	base    int
+	opens   []int
+	quoteAt int
 }
 
 // scan walks src as CEL lexes it (string and bytes literals of every form,
@@ -33,15 +40,19 @@ func scan(src string, hash bool, st scanState) (_ scanState, hashes [][2]int) {
 			i = skipLine(src, i)
 		case c == '(' || c == '[' || c == '{':
 			st.depth++
+			st.opens = append(st.opens, st.base+i)
 			i++
 		case c == ')' || c == ']' || c == '}':
 			st.depth--
+			if len(st.opens) > 0 {
+				st.opens = st.opens[:len(st.opens)-1]
+			}
 			i++
 		case c == '"' || c == '\'':
 			raw := i > 0 && isRawPrefix(src[:i])
 			end, closed := skipString(src, i, raw)
 			if !closed && isTriple(src, i) {
-				st.quote, st.raw = c, raw
+				st.quote, st.raw, st.quoteAt = c, raw, st.base+i
 				return st, hashes
 			}
 			i = end

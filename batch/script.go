@@ -196,7 +196,6 @@ func (p *parser) stmt() (*Stmt, error) {
 // while something is open.
 func (p *parser) expr(st *Stmt, ln, k int) error {
 	var b strings.Builder
-	start := 0
 	var state scanState
 	var hashes [][2]int
 	text := p.lines[ln-1][k:]
@@ -204,6 +203,7 @@ func (p *parser) expr(st *Stmt, ln, k int) error {
 		at := b.Len()
 		b.WriteString(text)
 		var hs [][2]int
+		state.base = at
 		state, hs = scan(text, true, state)
 		for _, h := range hs {
 			hashes = append(hashes, [2]int{at + h[0], at + h[1]})
@@ -212,11 +212,15 @@ func (p *parser) expr(st *Stmt, ln, k int) error {
 			break
 		}
 		if p.next == len(p.lines) {
-			what := "a parenthesis or bracket"
-			if state.quote != 0 {
-				what = "a triple-quoted string"
+			// Point at what is left open: the innermost bracket, or the
+			// string.
+			what, off := "a triple-quoted string", state.quoteAt
+			if state.quote == 0 {
+				off = state.opens[len(state.opens)-1]
+				what = fmt.Sprintf("'%c'", b.String()[off])
 			}
-			return p.errorf(st.Line, st.Col, "%s left open at the end of the script", what)
+			line, col := textPos(b.String(), ln, k, off)
+			return p.errorf(line, col, "%s left open at the end of the script", what)
 		}
 		b.WriteByte('\n')
 		text = p.lines[p.next]
@@ -228,20 +232,24 @@ func (p *parser) expr(st *Stmt, ln, k int) error {
 			padded[x] = ' '
 		}
 	}
-	body := string(padded[start:])
+	body := string(padded)
 	lead := len(body) - len(strings.TrimLeft(body, " \t\n"))
 	st.Expr = strings.TrimSpace(body)
 	if st.Expr == "" {
 		return p.errorf(ln, k+1, "expected an expression after '%s'", p.lines[ln-1][st.Col-1:k])
 	}
-	// Locate the first character of the expression.
-	st.ExprLine = ln + strings.Count(body[:lead], "\n")
-	if nl := strings.LastIndexByte(body[:lead], '\n'); nl >= 0 {
-		st.ExprCol = lead - nl
-	} else {
-		st.ExprCol = k + lead + 1
-	}
+	st.ExprLine, st.ExprCol = textPos(body, ln, k, lead)
 	return nil
+}
+
+// textPos returns the line and byte column (1-based) of offset off in text,
+// lines of the script joined from byte k of line ln.
+func textPos(text string, ln, k, off int) (line, col int) {
+	line = ln + strings.Count(text[:off], "\n")
+	if nl := strings.LastIndexByte(text[:off], '\n'); nl >= 0 {
+		return line, off - nl
+	}
+	return line, k + off + 1
 }
 
 // checkNames rejects a let or query name used twice.
