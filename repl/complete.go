@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/decls"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -20,8 +21,10 @@ import (
 // (head), the candidates for the word, and the text after the cursor
 // (tail). Candidates come from the static types: after a '.', the fields of
 // the message type of the expression before it (at any depth:
-// tasks[0].core.tc. offers tc's fields), then member functions and macros;
-// elsewhere the variables, bindings, constants, functions and macros; at the
+// tasks[0].core.tc. offers tc's fields), then the member functions and
+// macros whose receiver fits that type (after a string, string functions;
+// after a list, list functions and filter; after a message, only its
+// fields), or after a namespace its functions (math.bitAnd); elsewhere the variables, bindings, constants, functions and macros; at the
 // start of a line the REPL's commands; after :load, directories; after
 // :transform, image kinds, then the fields of the kind's entry after "e.".
 func (e *Evaluator) Complete(line string, pos int) (head string, completions []string, tail string) {
@@ -58,13 +61,77 @@ func (e *Evaluator) Complete(line string, pos int) (head string, completions []s
 
 // members returns what may follow "recv." where recv is the expression
 // before the dot and ctx the text before recv: the fields of its message
-// type, then the functions and macros that take a receiver.
+// type, then the member functions and macros whose receiver fits its static
+// type (a string gets string functions, a list list functions and filter,
+// a message only its fields). A receiver with no type that is a name, such
+// as math, gets the functions and macros of that namespace (math.bitAnd,
+// math.greatest).
 func (e *Evaluator) members(ctx, recv string) []string {
+	t := e.typeOf(bindRange(ctx, recv))
+	if t == nil {
+		return e.namespace(recv)
+	}
 	var names []string
-	if t := e.typeOf(bindRange(ctx, recv)); t != nil && t.Kind() == cel.StructKind {
+	if t.Kind() == cel.StructKind {
 		names = fieldNames(t.TypeName())
 	}
-	return append(names, e.functions(true)...)
+	return append(names, e.memberFunctions(t)...)
+}
+
+// memberFunctions returns the functions with a member overload whose
+// receiver type fits t and the receiver-style macros that apply to t,
+// sorted. A dyn receiver fits every one.
+func (e *Evaluator) memberFunctions(t *cel.Type) []string {
+	dyn := t.Kind() == cel.DynKind || t.Kind() == cel.AnyKind
+	return e.callables(
+		func(_ string, o *decls.OverloadDecl) bool {
+			return o.IsMemberFunction() && (dyn || o.ArgTypes()[0].IsAssignableType(t))
+		},
+		func(m cel.Macro) bool { return m.IsReceiverStyle() && macroApplies(m.Function(), t.Kind(), dyn) })
+}
+
+// macroApplies reports whether the receiver-style macro name applies to a
+// value of kind k: the comprehensions to lists and maps, sortBy to lists.
+// The other receiver-style macros hang off a namespace (see
+// [macroNamespace]), never off a value.
+func macroApplies(name string, k cel.Kind, dyn bool) bool {
+	switch name {
+	case "all", "exists", "exists_one", "existsOne", "filter", "map":
+		return dyn || k == cel.ListKind || k == cel.MapKind
+	case "sortBy":
+		return dyn || k == cel.ListKind
+	}
+	return false
+}
+
+// macroNamespace returns the name a receiver-style macro is called on when
+// that is a namespace and not a value (cel.bind, math.greatest), or "".
+func macroNamespace(name string) string {
+	switch name {
+	case "bind":
+		return "cel"
+	case "greatest", "least":
+		return "math"
+	}
+	return ""
+}
+
+// namespace returns what may follow "ns.": the global functions named
+// ns.NAME (math.bitAnd gives bitAnd) and the macros of namespace ns,
+// sorted; nothing when ns is not a plain name.
+func (e *Evaluator) namespace(ns string) []string {
+	if ns == "" || identPrefix(ns) != ns {
+		return nil
+	}
+	names := e.callables(
+		func(name string, o *decls.OverloadDecl) bool {
+			return !o.IsMemberFunction() && strings.HasPrefix(name, ns+".")
+		},
+		func(m cel.Macro) bool { return m.IsReceiverStyle() && macroNamespace(m.Function()) == ns })
+	for i, n := range names {
+		names[i] = strings.TrimPrefix(n, ns+".")
+	}
+	return names
 }
 
 // typeOf returns the static type of expression src, or nil.
@@ -111,26 +178,35 @@ func (e *Evaluator) globals() []string {
 	for _, c := range query.Constants() {
 		out = append(out, c.Name)
 	}
-	return append(out, e.functions(false)...)
+	return append(out, e.globalFunctions()...)
 }
 
-// functions returns the functions and macros of the environment, those
-// that take a receiver when member is true, sorted.
-func (e *Evaluator) functions(member bool) []string {
+// globalFunctions returns the functions and macros called without a
+// receiver, sorted.
+func (e *Evaluator) globalFunctions() []string {
+	return e.callables(
+		func(_ string, o *decls.OverloadDecl) bool { return !o.IsMemberFunction() },
+		func(m cel.Macro) bool { return !m.IsReceiverStyle() })
+}
+
+// callables returns the names of the functions of the environment with an
+// overload that fn accepts and of the macros that macro accepts, sorted.
+// Operators and the dialect's internal functions are left out.
+func (e *Evaluator) callables(fn func(name string, o *decls.OverloadDecl) bool, macro func(cel.Macro) bool) []string {
 	seen := map[string]bool{}
-	for name, fn := range e.env.Functions() {
+	for name, f := range e.env.Functions() {
 		if !isIdentStart(name) {
-			continue // operators and the dialect's internal functions
+			continue
 		}
-		for _, o := range fn.OverloadDecls() {
-			if o.IsMemberFunction() == member {
+		for _, o := range f.OverloadDecls() {
+			if fn(name, o) {
 				seen[name] = true
 				break
 			}
 		}
 	}
 	for _, m := range e.env.Macros() {
-		if m.IsReceiverStyle() == member && isIdentStart(m.Function()) {
+		if isIdentStart(m.Function()) && macro(m) {
 			seen[m.Function()] = true
 		}
 	}
@@ -321,14 +397,14 @@ func (e *Evaluator) completeRule(arg string) (string, []string) {
 		for _, c := range query.Constants() {
 			names = append(names, c.Name)
 		}
-		return before, prefixed(append(names, e.functions(false)...), word)
+		return before, prefixed(append(names, e.globalFunctions()...), word)
 	}
 	md := entryField(k.Entry.Descriptor(), receiver(before[:len(before)-1]))
 	if md == nil {
 		return before, nil
 	}
 	names := append(messageFields(md), "with")
-	return before, prefixed(append(names, e.functions(true)...), word)
+	return before, prefixed(append(names, e.memberFunctions(cel.ObjectType(string(md.FullName())))...), word)
 }
 
 // ruleKinds returns the kinds a rule may name, in lower case with dashes

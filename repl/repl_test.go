@@ -209,6 +209,27 @@ func TestComplete(t *testing.T) {
 		{":l", "", []string{":let", ":load"}, "", ":let"},
 		{"exec[0].pa", "exec[0].", []string{"path"}, "", "path"},
 		{"nosuch.x", "nosuch.", nil, "", ""},
+		// Member functions whose receiver fits the type before the dot.
+		{"tasks[0].core.tc.", "tasks[0].core.tc.", []string{"comm"}, "startsWith", ""},
+		{"tasks[0].core.tc.get", "tasks[0].core.tc.", nil, "getDayOfMonth", ""},
+		{"tasks[0].core.tc.s", "tasks[0].core.tc.", []string{"sigactions"}, "size", ""},
+		{"tasks[0].core.tc.f", "tasks[0].core.tc.", nil, "filter", ""},
+		{"tasks[0].comm.st", "tasks[0].comm.", []string{"startsWith"}, "", "startsWith"},
+		{"tasks[0].comm.", "tasks[0].comm.", []string{"contains", "size", "startsWith"}, "filter", ""},
+		{"tasks[0].comm.", "tasks[0].comm.", nil, "getDayOfMonth", ""},
+		{"tasks[0].comm.", "tasks[0].comm.", nil, "comm", ""},
+		{"vmas.", "vmas.", []string{"all", "exists", "filter", "map", "size", "sortBy"}, "startsWith", ""},
+		{"vmas.", "vmas.", nil, "sum", ""},
+		{"vmas.map(v, v.size).su", "vmas.map(v, v.size).", []string{"sum"}, "", "sum"},
+		{"vmas[0].", "vmas[0].", []string{"end", "prot", "start"}, "filter", ""},
+		{"vmas[0].s", "vmas[0].", []string{"shmid", "size", "start"}, "startsWith", ""},
+		{"timestamp(0).getH", "timestamp(0).", []string{"getHours"}, "", "getHours"},
+		{"exec.si", "exec.", []string{"size"}, "", "size"},
+		{"cel.b", "cel.", []string{"bind"}, "", "bind"},
+		{"math.gr", "math.", []string{"greatest"}, "", "greatest"},
+		{"math.", "math.", []string{"greatest", "least"}, "filter", ""},
+		{":transform files: e.reg.", ":transform files: e.reg.", nil, "startsWith", ""},
+		{":transform files: e.reg.name.st", ":transform files: e.reg.name.", nil, "startsWith", ""},
 	}
 	for _, tt := range tests {
 		head, got, tail := e.Complete(tt.line, len(tt.line))
