@@ -325,7 +325,14 @@ func (m *Memory) loadMeta() error {
 	return nil
 }
 
-// File returns the file object with id from files.img, or nil.
+// LoadFiles reads files.img and memfd.img (once), which name the files of
+// file mappings and hold the shared memory ids of memfd mappings, and
+// returns why they cannot be read. Reads of such mappings fail with the
+// same error, and File returns nil for every id.
+func (m *Memory) LoadFiles() error { return m.loadMeta() }
+
+// File returns the file object with id from files.img, or nil (also when
+// files.img cannot be read: see [Memory.LoadFiles]).
 func (m *Memory) File(id uint32) *images.FileEntry {
 	if m.loadMeta() != nil {
 		return nil
@@ -363,6 +370,19 @@ func (m *Memory) ShmemID(vma *images.VmaEntry) (uint64, bool) {
 		return vma.GetShmid(), true
 	}
 	return 0, false
+}
+
+// shmemID is ShmemID for readers: for a memfd or file mapping it first
+// makes sure files.img could be read, so that a broken image is an error
+// rather than a mapping read as something else.
+func (m *Memory) shmemID(vma *images.VmaEntry) (uint64, bool, error) {
+	if vma.GetStatus()&(flagnames.VMAAreaMemfd|flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0 {
+		if err := m.loadMeta(); err != nil {
+			return 0, false, err
+		}
+	}
+	id, ok := m.ShmemID(vma)
+	return id, ok, nil
 }
 
 // Parent returns the memory of the parent dump of an incremental dump, or

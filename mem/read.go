@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -93,8 +94,8 @@ func (m *Memory) held(k key, addr uint64, buf []byte) (n, gap int, err error) {
 		}
 		off := r.off + int64(addr-r.start)
 		if k, err := p.ra.ReadAt(buf[:want], off); k < want {
-			if err == nil {
-				err = errors.New("short read")
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the pagemap promised these bytes
 			}
 			return 0, 0, fmt.Errorf("%s: %d bytes at offset %d: %w", p.name, want, off, err)
 		}
@@ -150,7 +151,10 @@ func (m *Memory) readObject(shmid, off uint64, buf []byte) (int, error) {
 func (m *Memory) readIn(pid uint32, vma *images.VmaEntry, addr uint64, buf []byte) (int, error) {
 	st := vma.GetStatus()
 	objOff := func(a uint64) uint64 { return vma.GetPgoff() + (a - vma.GetStart()) }
-	shmid, isShm := m.ShmemID(vma)
+	shmid, isShm, err := m.shmemID(vma)
+	if err != nil {
+		return 0, &AddrError{PID: pid, Addr: addr, Err: err}
+	}
 	if isShm && (vma.GetFlags()&flagnames.MapShared != 0 || st&flagnames.VMAAreaSysVIPC != 0) {
 		return m.readObject(shmid, objOff(addr), buf)
 	}

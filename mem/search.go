@@ -143,7 +143,10 @@ func (m *Memory) heldSpans(pid uint32, vma *images.VmaEntry) ([]span, error) {
 			out = append(out, span{a, b})
 		}
 	}
-	shmid, isShm := m.ShmemID(vma)
+	shmid, isShm, err := m.shmemID(vma)
+	if err != nil {
+		return nil, err
+	}
 	shared := isShm && (vma.GetFlags()&flagnames.MapShared != 0 || vma.GetStatus()&flagnames.VMAAreaSysVIPC != 0)
 	if !shared {
 		ix, err := m.taskIndex(pid)
@@ -327,7 +330,10 @@ func (m *Memory) Held(pid uint32) (private, shared uint64, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
-		_, isShm := m.ShmemID(vma)
+		_, isShm, err := m.shmemID(vma)
+		if err != nil {
+			return 0, 0, err
+		}
 		for _, s := range spans {
 			if isShm && vma.GetFlags()&flagnames.MapShared != 0 {
 				shared += s.end - s.start
