@@ -16,7 +16,6 @@ import (
 	"sync"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/mem"
 	"github.com/critq/critq/proto/images"
 )
@@ -28,7 +27,8 @@ type View interface {
 }
 
 // Write renders v in format "text" (or "") or "json" (indented, one
-// document).
+// document, & < > not escaped; bytes that are not UTF-8 in names become
+// U+FFFD, as encoding/json does).
 func Write(w io.Writer, v View, format string) error {
 	switch format {
 	case "", "text":
@@ -36,6 +36,7 @@ func Write(w io.Writer, v View, format string) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // & < > as they are: this is no HTML page
 		return enc.Encode(v)
 	}
 	return fmt.Errorf("unknown format %q (text or json)", format)
@@ -75,14 +76,25 @@ type Task struct {
 	Children             []*Task
 }
 
-// State returns compel's task state (1 alive, 2 dead, 3 stopped, 6 zombie).
+// State returns compel's task state as the core image holds it (1 alive,
+// 2 dead, 3 stopped, 6 zombie). CRIU writes every zombie as 2: it turns
+// compel's ZOMBIE into DEAD when it seizes a task and writes DEAD in the
+// core image of a zombie (criu/seize.c, dump_one_zombie in cr-dump.c), and
+// restores a DEAD task as a zombie.
 func (t *Task) State() uint32 { return t.Core.GetTc().GetTaskState() }
 
-// StateName returns the task state as critq prints it: ALIVE, DEAD,
-// STOPPED or ZOMBIE (crit 4.2 swapped the last two, bug B7).
+// StateName returns the task state as the views print it: ALIVE, STOPPED
+// or ZOMBIE, the state ps shows (S or R, T, Z) in words; checkpointctl says
+// "Zombie" too. A dead task of a dump is a zombie (see [Task.State]); an
+// unknown state is its number.
 func (t *Task) StateName() string {
-	if n, ok := flagnames.Name(flagnames.TaskStates, uint64(t.State())); ok {
-		return n
+	switch t.State() {
+	case 1:
+		return "ALIVE"
+	case 3:
+		return "STOPPED"
+	case 2, 6:
+		return "ZOMBIE"
 	}
 	return fmt.Sprint(t.State())
 }
@@ -168,7 +180,11 @@ func (e *Explorer) Tasks() ([]*Task, error) {
 	return e.tasks, nil
 }
 
-// Task returns the task pid, or an error naming the pids there are.
+// ErrNoTask is the error of a pid that is not in the dump.
+var ErrNoTask = errors.New("no task")
+
+// Task returns the task pid, or an error that wraps ErrNoTask and names
+// the pids there are.
 func (e *Explorer) Task(pid uint32) (*Task, error) {
 	if err := e.load(); err != nil {
 		return nil, err
@@ -181,7 +197,7 @@ func (e *Explorer) Task(pid uint32) (*Task, error) {
 		pids = append(pids, int(t.PID))
 	}
 	sort.Ints(pids)
-	return nil, fmt.Errorf("%s: no task %d (tasks: %v)", e.d.Name, pid, pids)
+	return nil, fmt.Errorf("%s: %w %d (tasks: %v)", e.d.Name, ErrNoTask, pid, pids)
 }
 
 // roots returns the tasks whose parent is not in the dump, in pstree order.

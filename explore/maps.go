@@ -38,6 +38,15 @@ func (e *Explorer) Maps(pid uint32) (*Maps, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.m.LoadFiles(); err != nil {
+		return nil, err
+	}
+	shmKeys := map[uint64]uint64{}
+	if err := eachMessage(e.d, "IPCNS_SHM", func(s *images.IpcShmEntry) {
+		shmKeys[uint64(s.GetDesc().GetId())] = uint64(s.GetDesc().GetKey())
+	}); err != nil {
+		return nil, err
+	}
 	v := &Maps{}
 	for _, t := range tasks {
 		mt := MapsTask{PID: t.PID, Lines: []MapLine{}}
@@ -51,7 +60,7 @@ func (e *Explorer) Maps(pid uint32) (*Maps, error) {
 				return nil, err
 			}
 			for _, vma := range vmas {
-				mt.Lines = append(mt.Lines, e.mapLine(mm, vma))
+				mt.Lines = append(mt.Lines, e.mapLine(mm, vma, shmKeys))
 			}
 		}
 		v.Tasks = append(v.Tasks, mt)
@@ -71,7 +80,8 @@ func (e *Explorer) selectTasks(pid uint32) ([]*Task, error) {
 	return []*Task{t}, nil
 }
 
-func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry) MapLine {
+// mapLine is the maps line of vma; shmKeys maps SysV segment ids to keys.
+func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry, shmKeys map[uint64]uint64) MapLine {
 	st := vma.GetStatus()
 	l := MapLine{Start: hexAddr(vma.GetStart()), End: hexAddr(vma.GetEnd()), Dev: "00:00"}
 	perms := []byte(protString(vma.GetProt()) + "p")
@@ -88,7 +98,11 @@ func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry) MapLine {
 	case st&flagnames.VMAAreaAIORing != 0:
 		l.Path = "/[aio] (deleted)"
 	case st&flagnames.VMAAreaSysVIPC != 0:
-		l.Path = fmt.Sprintf("/SYSV%08x (deleted)", e.shmKey(vma.GetShmid()))
+		key, ok := shmKeys[vma.GetShmid()]
+		if !ok {
+			key = vma.GetShmid() // no ipcns-shm image of it: the id
+		}
+		l.Path = fmt.Sprintf("/SYSV%08x (deleted)", key)
 	case st&flagnames.VMAAnonShared != 0:
 		l.Path = "/dev/zero (deleted)"
 	default:
@@ -110,18 +124,6 @@ func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry) MapLine {
 		l.Offset = vma.GetPgoff()
 	}
 	return l
-}
-
-// shmKey returns the key of SysV shared memory segment id, or id itself
-// when the dump has no ipcns-shm image for it.
-func (e *Explorer) shmKey(id uint64) uint64 {
-	key := id
-	_ = eachMessage(e.d, "IPCNS_SHM", func(s *images.IpcShmEntry) {
-		if uint64(s.GetDesc().GetId()) == id {
-			key = uint64(s.GetDesc().GetKey())
-		}
-	})
-	return key
 }
 
 // regPath returns the path of regular file id as the kernel shows it:

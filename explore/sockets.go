@@ -88,7 +88,10 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 		var s Socket
 		switch {
 		case fe.GetIsk() != nil:
-			s = e.inetSocket(fe.GetIsk(), order)
+			var err error
+			if s, err = e.inetSocket(fe.GetIsk(), order); err != nil {
+				return nil, err
+			}
 		case fe.GetUsk() != nil:
 			u := fe.GetUsk()
 			s = Socket{Netid: "u_" + sockType(u.GetType()), State: ssStates[u.GetState()], Ino: u.GetIno(), RecvQ: queued[u.GetId()],
@@ -141,7 +144,7 @@ func unixName(b []byte) string {
 	return string(b)
 }
 
-func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) Socket {
+func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) (Socket, error) {
 	proto, _ := flagnames.Name(flagnames.Dict("sk", "proto"), uint64(sk.GetProto()))
 	s := Socket{Netid: strings.ToLower(proto), State: ssStates[sk.GetState()], Ino: sk.GetIno(),
 		Local: hostPort(sk.GetSrcAddr(), sk.GetSrcPort(), order), Peer: hostPort(sk.GetDstAddr(), sk.GetDstPort(), order)}
@@ -155,12 +158,15 @@ func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) Soc
 		s.SendQ = uint64(sk.GetBacklog())
 	}
 	if f := e.d.File(fmt.Sprintf("tcp-stream-%x.img", sk.GetIno())); f != nil {
-		if m, err := f.First(); err == nil && m != nil {
-			ts := m.(*images.TcpStreamEntry)
+		m, err := f.First()
+		if err != nil {
+			return s, err
+		}
+		if ts, ok := m.(*images.TcpStreamEntry); ok {
 			s.RecvQ, s.SendQ = uint64(ts.GetInqLen()), uint64(ts.GetOutqLen())
 		}
 	}
-	return s
+	return s, nil
 }
 
 // hostPort renders an address of inet_sk_entry: its u32 words hold

@@ -69,7 +69,7 @@ func (v *Ps) Text(w io.Writer) error {
 	walk = func(n *PsNode, depth int) {
 		cmd := strings.Join(n.Cmdline, " ")
 		switch {
-		case n.State == "ZOMBIE" || n.State == "DEAD":
+		case n.State == "ZOMBIE":
 			cmd = "[" + n.Comm + "] <defunct>"
 		case cmd == "":
 			cmd = "[" + n.Comm + "]"
@@ -113,6 +113,9 @@ type FdLink struct {
 func (e *Explorer) Fds(pid uint32) (*Fds, error) {
 	tasks, err := e.selectTasks(pid)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.m.LoadFiles(); err != nil {
 		return nil, err
 	}
 	v := &Fds{}

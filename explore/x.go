@@ -137,6 +137,9 @@ func (e *Explorer) XFds() (*XFds, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.m.LoadFiles(); err != nil {
+		return nil, err
+	}
 	v := &XFds{}
 	for _, t := range tasks {
 		xt := XFdsTask{PID: t.PID, State: t.StateName(), Files: []XFdsFD{}}
@@ -216,6 +219,9 @@ func (a hexAddr) MarshalJSON() ([]byte, error) {
 func (e *Explorer) XMems() (*XMems, error) {
 	tasks, err := e.Tasks()
 	if err != nil {
+		return nil, err
+	}
+	if err := e.m.LoadFiles(); err != nil {
 		return nil, err
 	}
 	v := &XMems{}
