@@ -558,9 +558,35 @@ func (d *Dump) Archive() *Archive {
 	return a
 }
 
+// ErrNotArchive is the error of OpenAny for a file that is neither a dump
+// directory nor a checkpoint archive.
+var ErrNotArchive = errors.New("not a CRIU dump or checkpoint archive (tar, tar.gz, tar.zst)")
+
+// OpenAny opens p as a user names a dump: a dump directory (as Open does)
+// or a checkpoint archive, read with opts (as OpenArchive and
+// Archive.Dump do; closing the dump closes the archive). Any other file is
+// ErrNotArchive.
+func OpenAny(p string, opts ArchiveOptions) (*Dump, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return Open(p)
+	}
+	if !st.Mode().IsRegular() || !IsArchive(p) {
+		return nil, fmt.Errorf("%s: %w", p, ErrNotArchive)
+	}
+	return openArchiveWith(p, opts)
+}
+
 // openArchive opens the dump of a checkpoint archive for Open.
-func openArchive(p string) (*Dump, error) {
-	a, err := OpenArchive(p, ArchiveOptions{})
+func openArchive(p string) (*Dump, error) { return openArchiveWith(p, ArchiveOptions{}) }
+
+// openArchiveWith opens the dump of the checkpoint archive p; closing the
+// dump closes the archive.
+func openArchiveWith(p string, opts ArchiveOptions) (*Dump, error) {
+	a, err := OpenArchive(p, opts)
 	if err != nil {
 		return nil, err
 	}

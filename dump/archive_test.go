@@ -194,3 +194,49 @@ func FuzzArchive(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenAny opens what a user may name as a dump: a folder, archives of
+// every compression, and files that are neither.
+func TestOpenAny(t *testing.T) {
+	dir := "../testdata/dumps/sleep-plain"
+	tmp := t.TempDir()
+	garbage := filepath.Join(tmp, "garbage.tar.gz")
+	if err := os.WriteFile(garbage, []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(tmp, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		err  error
+	}{
+		{dir, nil},
+		{writeArchive(t, dir, ""), nil},
+		{writeArchive(t, dir, "gz"), nil},
+		{writeArchive(t, dir, "zst"), nil},
+		{garbage, dump.ErrNotArchive},
+		{empty, dump.ErrNotArchive},
+	} {
+		d, err := dump.OpenAny(c.path, dump.ArchiveOptions{SpoolPages: true, TempDir: tmp})
+		if c.err != nil {
+			if !errors.Is(err, c.err) || err.Error() != c.path+": "+c.err.Error() {
+				t.Errorf("OpenAny(%s): %v, wanted %v", c.path, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("OpenAny(%s): %v", c.path, err)
+		}
+		if d.File("pstree.img") == nil || d.FileFor("PAGES", 1) == nil {
+			t.Errorf("OpenAny(%s): no pstree.img or pages-1.img", c.path)
+		}
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "critq-archive-*")); len(left) != 0 {
+		t.Errorf("spooled pages left after Close: %v", left)
+	}
+}
