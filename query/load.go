@@ -32,10 +32,24 @@ type cached struct {
 	err  error
 }
 
-// Open opens the dump in directory dir. It reads the directory listing
-// only.
+// Open opens the dump in directory dir, or the checkpoint archive dir
+// (tar, tar.gz, tar.zst). It reads the directory listing only (a
+// compressed archive is read once, its pages images left out).
 func Open(dir string) (*Dump, error) {
-	d, err := dump.Open(dir)
+	return openDump(dir, dump.ArchiveOptions{})
+}
+
+// Open opens a dump as [Open] does, for evaluations of q: when q reads
+// memory, a compressed checkpoint archive copies its pages images to a
+// temporary folder in the one pass that reads it, rather than in a second
+// pass on the first read of memory. Close the dump's images
+// ([Dump.Images]) to remove the folder.
+func (q *Query) Open(dir string) (*Dump, error) {
+	return openDump(dir, dump.ArchiveOptions{SpoolPages: q.needs.readsMemory()})
+}
+
+func openDump(p string, opts dump.ArchiveOptions) (*Dump, error) {
+	d, err := dump.OpenAny(p, opts)
 	if err != nil {
 		return nil, err
 	}

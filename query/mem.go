@@ -120,6 +120,13 @@ func (n *needs) usesMemory() bool {
 	return false
 }
 
+// readsMemory reports whether the query reads the memory of tasks: it
+// calls a memory function or names a field of the tasks view that
+// taskMemory fills.
+func (n *needs) readsMemory() bool {
+	return n.usesMemory() || n.named(typeTask, "cmdline") || n.named(typeTask, "environ") || n.named(typeTask, "mem_error")
+}
+
 // memory returns the memory of the dump, opened once. Nothing is read
 // until a function asks.
 func (d *Dump) memory() *mem.Memory {

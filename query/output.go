@@ -212,9 +212,13 @@ func keyLess(a, b string) bool {
 	return a < b
 }
 
+// appendJSONString appends s as a JSON string; & < > stay as they are.
 func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(dst, b...)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
 }
 
 // compactJSON removes the spaces critjson puts after separators.
