@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -31,7 +33,10 @@ file and offset. ADDR and LEN take 0x for hex.
 search matches raw bytes (any value) in the pages the dump holds, of every
 task or of -p PID, and prints pid, address, the VMA and its file, and
 --context bytes around the match (escaped).
-` + dumpArgHelp
+
+A read the dump cannot answer (an address in no VMA, bytes of a file
+mapping or of a zombie) exits 5; an image that cannot be read exits 4.
+` + pidHelp + dumpArgHelp
 
 func runMem(c *cli, args []string) error {
 	if len(args) > 0 && args[0] == "search" {
@@ -58,6 +63,9 @@ func runMem(c *cli, args []string) error {
 	}
 	pid, err := parsePID(pos[1])
 	if err != nil {
+		return err
+	}
+	if err := checkPID(e, pid); err != nil {
 		return err
 	}
 	var spans [][2]uint64
@@ -91,12 +99,24 @@ func runMem(c *cli, args []string) error {
 				return withCode(exitError, err)
 			}
 			if rerr != nil {
-				return withCode(exitError, rerr)
+				return readError(rerr)
 			}
 			a += n
 		}
 	}
 	return nil
+}
+
+// readError maps an error of a memory read to an exit code: 5 when the
+// dump does not hold the bytes asked for (no VMA, a file mapping, a task
+// without memory), 4 when an image cannot be read.
+func readError(err error) error {
+	for _, why := range []error{mem.ErrUnmapped, mem.ErrNotDumped, mem.ErrNoMemory} {
+		if errors.Is(err, why) {
+			return withCode(exitError, err)
+		}
+	}
+	return withCode(exitBadImage, err)
 }
 
 // openExplorer opens a dump for reading memory (spooling the pages of a
@@ -175,7 +195,19 @@ Finds PATTERN in the memory the dump holds: a string (its bytes), bytes
 given in hex with --hex ("deadbeef"), or a regular expression over bytes
 with --regex (a match is at most 4096 bytes). Prints one line per match:
 pid, address, the VMA (range, permissions, file) and the context.
-` + dumpArgHelp
+
+--format json prints one JSON object a line (JSON Lines) per match:
+  {"pid": 7235, "addr": "0x5576db6e3004",
+   "vma": {"start": "0x5576db6e3000", "end": "0x5576db6e4000",
+           "perms": "r--p", "path": "/srv/critq-cases/bin/fds-zoo"},
+   "match": "CRITQ-MARKER", "match_hex": "43524954512d4d41524b4552",
+   "before": "...", "before_hex": "...", "after": "...", "after_hex": "..."}
+match, before and after are the bytes as text (a byte that is not UTF-8
+becomes U+FFFD); the _hex fields are the exact bytes.
+
+Exit status 1 when nothing matches, as grep; 4 when an image cannot be
+read.
+` + pidHelp + dumpArgHelp
 
 func runMemSearch(c *cli, args []string) error {
 	fs := c.newFlags("mem search", memSearchUsage)
@@ -214,41 +246,46 @@ func runMemSearch(c *cli, args []string) error {
 		}
 		p = mem.Literal([]byte(pos[1]))
 	}
-	opts := mem.SearchOptions{Context: max(*context, 0)}
-	if *pidFlag != 0 {
-		opts.PIDs = []uint32{uint32(*pidFlag)}
+	if *format != "text" && *format != "json" {
+		return usageErrorf("mem search: unknown format %q (text or json)", *format)
 	}
+	opts := mem.SearchOptions{Context: max(*context, 0)}
 	e, done, err := openExplorer(pos[0], *pageSize)
 	if err != nil {
 		return err
 	}
 	defer done()
-	m := e.Memory()
-	maps := map[uint32]*explore.Maps{}
-	n := 0
-	err = m.Search(p, opts, func(h mem.Match) error {
-		n++
-		mp := maps[h.PID]
-		if mp == nil {
-			var err error
-			if mp, err = e.Maps(h.PID); err != nil {
-				return err
-			}
-			maps[h.PID] = mp
-		}
-		vma := ""
-		for _, l := range mp.Tasks[0].Lines {
-			if s := l.String(); strings.HasPrefix(s, fmt.Sprintf("%08x-", h.VMA.GetStart())) {
-				vma = fmt.Sprintf("%08x-%08x %s %s", h.VMA.GetStart(), h.VMA.GetEnd(), l.Perms, l.Path)
-			}
-		}
-		if *format == "json" {
-			_, err := fmt.Fprintf(c.stdout, `{"pid":%d,"addr":"0x%x","vma":%q,"match":%q,"before":%q,"after":%q}`+"\n",
-				h.PID, h.Addr, strings.TrimSpace(vma), h.Data, h.Before, h.After)
+	if *pidFlag != 0 {
+		if err := checkPID(e, uint32(*pidFlag)); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(c.stdout, "%d 0x%x %s: %s[%s]%s\n", h.PID, h.Addr, strings.TrimSpace(vma),
-			escape(h.Before), escape(h.Data), escape(h.After))
+		opts.PIDs = []uint32{uint32(*pidFlag)}
+	}
+	vmas := map[uint32]map[uint64]explore.MapLine{} // pid -> start -> line
+	n := 0
+	err = e.Memory().Search(p, opts, func(h mem.Match) error {
+		n++
+		lines := vmas[h.PID]
+		if lines == nil {
+			mp, err := e.Maps(h.PID)
+			if err != nil {
+				return err
+			}
+			lines = map[uint64]explore.MapLine{}
+			for _, l := range mp.Tasks[0].Lines {
+				lines[uint64(l.Start)] = l
+			}
+			vmas[h.PID] = lines
+		}
+		l := lines[h.VMA.GetStart()]
+		if *format == "json" {
+			return writeJSONLine(c.stdout, searchHit{PID: h.PID, Addr: hexString(h.Addr),
+				VMA:   searchVMA{Start: hexString(h.VMA.GetStart()), End: hexString(h.VMA.GetEnd()), Perms: l.Perms, Path: l.Path},
+				Match: string(h.Data), MatchHex: hex.EncodeToString(h.Data), Before: string(h.Before),
+				BeforeHex: hex.EncodeToString(h.Before), After: string(h.After), AfterHex: hex.EncodeToString(h.After)})
+		}
+		vma := strings.TrimSpace(fmt.Sprintf("%08x-%08x %s %s", h.VMA.GetStart(), h.VMA.GetEnd(), l.Perms, l.Path))
+		_, err := fmt.Fprintf(c.stdout, "%d 0x%x %s: %s[%s]%s\n", h.PID, h.Addr, vma, escape(h.Before), escape(h.Data), escape(h.After))
 		return err
 	})
 	if err != nil {
@@ -258,6 +295,36 @@ func runMemSearch(c *cli, args []string) error {
 		return silentError{code: exitFalse}
 	}
 	return nil
+}
+
+// searchHit is one match of mem search --format json.
+type searchHit struct {
+	PID       uint32    `json:"pid"`
+	Addr      string    `json:"addr"`
+	VMA       searchVMA `json:"vma"`
+	Match     string    `json:"match"`
+	MatchHex  string    `json:"match_hex"`
+	Before    string    `json:"before"`
+	BeforeHex string    `json:"before_hex"`
+	After     string    `json:"after"`
+	AfterHex  string    `json:"after_hex"`
+}
+
+// searchVMA is the VMA of a match as critq maps shows it.
+type searchVMA struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+	Perms string `json:"perms"`
+	Path  string `json:"path"`
+}
+
+func hexString(n uint64) string { return "0x" + strconv.FormatUint(n, 16) }
+
+// writeJSONLine writes v as one line of JSON, & < > as they are.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // escape shows bytes as Go string literal text without the quotes.

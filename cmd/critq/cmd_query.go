@@ -107,7 +107,7 @@ func runQuery(c *cli, args []string) error {
 	dumps := pos[1:]
 	falsy := false
 	for _, dir := range dumps {
-		v, err := evalOne(ctx, q, dir, o.timeout)
+		v, done, err := evalOne(ctx, q, dir, o.timeout)
 		if err != nil {
 			return err
 		}
@@ -115,10 +115,12 @@ func runQuery(c *cli, args []string) error {
 		if len(dumps) > 1 {
 			tag = dir
 		}
-		if err := out.Write(c.stdout, tag, v); err != nil {
+		err = out.Write(c.stdout, tag, v)
+		falsy = falsy || isFalsy(v)
+		done()
+		if err != nil {
 			return withCode(exitError, err)
 		}
-		falsy = falsy || isFalsy(v)
 	}
 	if o.exit && falsy {
 		return silentError{code: exitFalse}
@@ -126,12 +128,21 @@ func runQuery(c *cli, args []string) error {
 	return nil
 }
 
-func evalOne(ctx context.Context, q *query.Query, dir string, timeout time.Duration) (ref.Val, error) {
-	d, err := query.Open(dir)
+// evalOne evaluates q over the dump dir; done closes the dump (an archive
+// and its spooled pages) once the value, which may read it lazily, is
+// written.
+func evalOne(ctx context.Context, q *query.Query, dir string, timeout time.Duration) (v ref.Val, done func(), err error) {
+	d, err := q.Open(dir)
 	if err != nil {
-		return nil, withCode(exitBadImage, err)
+		return nil, nil, withCode(exitBadImage, err)
 	}
-	return evalCoded(ctx, timeout, func(ctx context.Context) (ref.Val, error) { return q.Eval(ctx, d) })
+	v, err = evalCoded(ctx, timeout, func(ctx context.Context) (ref.Val, error) { return q.Eval(ctx, d) })
+	done = func() { d.Images().Close() }
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return v, done, nil
 }
 
 // isFalsy reports whether v is false, null, or an empty list, map, string

@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
-
+	"fmt"
 	"strconv"
 
 	"github.com/critq/critq/dump"
@@ -39,9 +39,13 @@ tar.zst, as Podman, CRI-O and Kubernetes write them).
 
 const psUsage = `usage: critq ps [--format text|json] DUMP
 
-Prints the process tree: pid, ppid, pgid, sid, state (ALIVE, DEAD,
-STOPPED, ZOMBIE), threads, uid and the command line read from the task's
-memory; children are indented under their parent as ps -ejH does.
+Prints the process tree: pid, ppid, pgid, sid, state, threads, uid and
+the command line read from the task's memory; children are indented under
+their parent as ps -ejH does. The state is what ps shows, in words: ALIVE
+(S or R), STOPPED (T) or ZOMBIE (Z, "[comm] <defunct>"; CRIU records every
+zombie as a DEAD task). A command line that cannot be read from memory is
+shown as [comm], with a warning on stderr; an image the view needs that
+cannot be read is an error (exit 4).
 ` + dumpArgHelp
 
 const mapsUsage = `usage: critq maps [--format text|json] DUMP [PID]
@@ -52,14 +56,14 @@ Prints the VMAs of task PID (of every task without PID) in the layout of
 [vvar] and [vvar_vclock] as one VMA), [vsyscall], /dev/zero (deleted),
 /memfd:NAME (deleted), /[aio] (deleted). Device and inode numbers are not
 in CRIU's images: critq prints 00:00 and 0 for every mapping.
-` + dumpArgHelp
+` + pidHelp + dumpArgHelp
 
 const fdsUsage = `usage: critq fds [--format text|json] DUMP [PID]
 
 Prints the file descriptors of task PID (of every task without PID) as
 "MODE FD -> TARGET", the mode and target that ls -l /proc/PID/fd shows
 (pipe:[N], socket:[INO], anon_inode:[eventfd], paths ...). Zombies have none.
-` + dumpArgHelp
+` + pidHelp + dumpArgHelp
 
 const socketsUsage = `usage: critq sockets [--format text|json] DUMP
 
@@ -79,19 +83,7 @@ the root task and the statistics of stats-dump.
 // openDump opens a dump directory or checkpoint archive; spool asks a
 // compressed archive to copy its pages out in the same pass.
 func openDump(p string, spool bool) (*dump.Dump, error) {
-	if dump.IsArchive(p) {
-		a, err := dump.OpenArchive(p, dump.ArchiveOptions{SpoolPages: spool})
-		if err != nil {
-			return nil, withCode(exitBadImage, err)
-		}
-		d, err := a.Dump()
-		if err != nil {
-			a.Close()
-			return nil, withCode(exitBadImage, err)
-		}
-		return d, nil
-	}
-	d, err := dump.Open(p)
+	d, err := dump.OpenAny(p, dump.ArchiveOptions{SpoolPages: spool})
 	if err != nil {
 		return nil, withCode(exitBadImage, err)
 	}
@@ -109,6 +101,51 @@ func parsePID(s string) (uint32, error) {
 		return 0, usageErrorf("bad pid %q", s)
 	}
 	return uint32(n), nil
+}
+
+// pidHelp is the help of commands that take a PID.
+const pidHelp = `A PID that is not in the dump is a usage error (exit 2) whose message
+lists the pids the dump has.
+`
+
+// checkPID returns nil when the dump has task pid, a usage error (exit 2)
+// naming the dump's pids when it has not, and an image error (exit 4)
+// when its process tree cannot be read.
+func checkPID(e *explore.Explorer, pid uint32) error {
+	_, err := e.Task(pid)
+	if errors.Is(err, explore.ErrNoTask) {
+		return withCode(exitUsage, err)
+	}
+	return viewError(err)
+}
+
+// warnCmdlines writes one warning line on stderr when the command line of
+// a task of the tree could not be read from its memory (the view shows
+// [comm] instead).
+func (c *cli) warnCmdlines(roots []*explore.PsNode) {
+	var first *explore.PsNode
+	n := 0
+	var walk func(ns []*explore.PsNode)
+	walk = func(ns []*explore.PsNode) {
+		for _, p := range ns {
+			if p.CmdlineError != "" {
+				if first == nil {
+					first = p
+				}
+				n++
+			}
+			walk(p.Children)
+		}
+	}
+	walk(roots)
+	if first == nil {
+		return
+	}
+	more := ""
+	if n > 1 {
+		more = fmt.Sprintf(" (and %d more tasks)", n-1)
+	}
+	fmt.Fprintf(c.stderr, "critq: warning: command line of pid %d not read, shown as [%s]%s: %s\n", first.PID, first.Comm, more, first.CmdlineError)
 }
 
 // viewError maps an error of a view to an exit code: bad images are 4.
@@ -149,13 +186,19 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	defer m.Close()
 	e := explore.New(d, m)
 	if pid != 0 {
-		if _, err := e.Task(pid); err != nil {
-			return withCode(exitUsage, err)
+		if err := checkPID(e, pid); err != nil {
+			return err
 		}
 	}
 	v, err := get(e, pid)
 	if err != nil {
 		return viewError(err)
+	}
+	switch v := v.(type) {
+	case *explore.Ps:
+		c.warnCmdlines(v.Roots)
+	case *explore.Inspect:
+		c.warnCmdlines(v.Processes)
 	}
 	if err := explore.Write(c.stdout, v, *format); err != nil {
 		return withCode(exitError, err)
