@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
 )
@@ -31,22 +32,15 @@ func testdataDumps(t testing.TB) []string {
 	return dirs
 }
 
-// corpusDumps returns the dumps of ../../shared/corpus. It skips the test
-// when the corpus is absent, unless CRITQ_REQUIRE_CORPUS=1.
+// corpusDumps returns the dumps of the corpus (a predump chain gives its
+// last dump; see package testcorpus). It skips the test when the corpus is
+// absent, unless CRITQ_REQUIRE_CORPUS is set.
 func corpusDumps(t testing.TB) []string {
 	t.Helper()
-	ms, _ := filepath.Glob("../../shared/corpus/*/MANIFEST.txt")
-	if len(ms) == 0 {
-		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
-			t.Fatal("CRITQ_REQUIRE_CORPUS=1 but ../../shared/corpus has no dumps")
-		}
+	if testcorpus.Root(t) == "" {
 		t.Skip("../../shared/corpus is absent")
 	}
-	dirs := make([]string, len(ms))
-	for i, m := range ms {
-		dirs[i] = filepath.Dir(m)
-	}
-	return dirs
+	return testcorpus.Dumps(t)
 }
 
 // allDumps is the corpus when present, else the repository's dumps.

@@ -3,14 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -68,17 +67,7 @@ func TestQueryCommand(t *testing.T) {
 // TestQueryExecVMAs runs critq 'vmas.filter(v, v.prot & 4)' on every dump
 // and checks the VMAs printed against the decoded mm images.
 func TestQueryExecVMAs(t *testing.T) {
-	dirs, _ := filepath.Glob("../../../shared/corpus/*/MANIFEST.txt")
-	for i := range dirs {
-		dirs[i] = filepath.Dir(dirs[i])
-	}
-	if len(dirs) == 0 {
-		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
-			t.Fatal("CRITQ_REQUIRE_CORPUS=1 but ../../../shared/corpus has no dumps")
-		}
-		dirs, _ = filepath.Glob("../../testdata/dumps/*")
-	}
-	for _, dir := range dirs {
+	for _, dir := range testcorpus.Dumps(t) {
 		out, errs, code := runCLI(t, nil, "vmas.filter(v, v.prot & 4)", dir)
 		if code != exitOK {
 			t.Fatalf("%s: code %d: %s", dir, code, errs)
