@@ -247,6 +247,9 @@ type Rule struct {
 	prg  cel.Program
 	ev   *ruleEval
 	vars []string // extra variables: extra, inq, outq
+	// needle, when set, is in the payload of every entry the rule may
+	// change (see prefilterNeedle).
+	needle []byte
 }
 
 // Message returns the descriptor of the entries the rule rewrites.
@@ -373,6 +376,7 @@ func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
 	if err := checkRule(ast, src, md, r.vars); err != nil {
 		return nil, err
 	}
+	r.needle = prefilterNeedle(ast.NativeRep(), md)
 	r.prg, err = env.Program(ast, cel.CostLimit(o.CostLimit), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return nil, err

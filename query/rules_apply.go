@@ -189,6 +189,9 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 				return nil, err
 			}
 		}
+		if allSkip(rules, idx, i, ent.Payload, stats) {
+			continue
+		}
 		fail := func(r *Rule, err error) error {
 			return &RuleEvalError{Where: r.Source.Where, File: f.Name, Entry: i, Offset: ent.Offset, Err: err}
 		}
@@ -251,6 +254,23 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// allSkip reports whether every rule of idx that applies to entry i leaves
+// it unchanged without evaluating it (see Rule.skips), and then counts the
+// entry as evaluated by each.
+func allSkip(rules []*Rule, idx []int, i int, payload []byte, stats []RuleStats) bool {
+	for _, ri := range idx {
+		if r := rules[ri]; r.appliesTo(i) && !r.skips(payload) {
+			return false
+		}
+	}
+	for _, ri := range idx {
+		if rules[ri].appliesTo(i) {
+			stats[ri].Entries++
+		}
+	}
+	return true
 }
 
 // anyApplies reports whether one of the rules idx rewrites entry i.

@@ -389,6 +389,9 @@ func TestRuleParallel(t *testing.T) {
 const (
 	benchPred = `e.type == REG && e.reg.name == "/usr/lib/x86_64-linux-gnu/critq-synthetic/lib054321.so"`
 	benchRule = `files: ` + benchPred + ` ? e.with({"reg.name": "/opt/lib054321.so"}) : e`
+	// benchQuery evaluates the predicate as a query, over the entries of
+	// the files view.
+	benchQuery = `files.filter(f, f.entry.type == REG && f.entry.reg.name == "/usr/lib/x86_64-linux-gnu/critq-synthetic/lib054321.so").size()`
 )
 
 func BenchmarkRules(b *testing.B) {
@@ -396,6 +399,17 @@ func BenchmarkRules(b *testing.B) {
 	writeFilesDump(b, dir, 100_000)
 	st, _ := os.Stat(filepath.Join(dir, "files.img"))
 	b.Logf("files.img: %d bytes", st.Size())
+	b.Run("query", func(b *testing.B) {
+		// The baseline of the requirement: critq evaluating the predicate
+		// over the image, as a query.
+		q := mustCompile(b, benchQuery)
+		b.ReportAllocs()
+		for b.Loop() {
+			if v := mustEval(b, q, mustOpen(b, dir)); v.Value() != int64(1) {
+				b.Fatalf("query = %v, wanted 1", v)
+			}
+		}
+	})
 	b.Run("predicate", func(b *testing.B) {
 		// Reading, unmarshalling and evaluating the predicate of every entry.
 		rules := mustRules(b, RuleOptions{}, "files: "+benchPred+" ? e : e")
@@ -847,4 +861,70 @@ func FuzzMentions(f *testing.F) {
 			t.Errorf("mentionsPort(%q, %d) without a port match", text, port)
 		}
 	})
+}
+
+// TestRulePrefilter checks which rules skip entries by their payload, and
+// that skipping changes no result.
+func TestRulePrefilter(t *testing.T) {
+	cases := []struct{ rule, needle string }{
+		{`files: e.type == REG && e.reg.name == "/usr/bin/sleep" ? e.with({"reg.pos": 1u}) : e`, "/usr/bin/sleep"},
+		{`files: "/usr/bin/sleep" == e.reg.name && e.reg.name == "/usr" ? e.with({"reg.pos": 1u}) : e`, "/usr/bin/sleep"},
+		{`files: e.reg.name == "/usr/lib/locale/C.utf8/LC_CTYPE" || e.type == PIPE ? e.with({"reg.pos": 1u}) : e`, ""},
+		{`files: e.reg.name != "/usr/bin/sleep" ? e.with({"reg.pos": 1u}) : e`, ""},
+		{`files: e.reg.name == "" ? e.with({"reg.pos": 1u}) : e`, ""},
+		{`files: e.reg.name == "/usr/bin/sleep" ? e : e.with({"reg.pos": 1u})`, ""},
+		{`files: has(e.reg.name) && e.reg.name.startsWith("/usr") ? e.with({"reg.pos": 1u}) : e`, ""},
+		{`files: e.reg.build_id == [1u] ? e.with({"reg.pos": 1u}) : e`, ""},
+		{`core: e.tc.comm == "sleep" ? e.with({"tc.comm": "nap"}) : e`, "sleep"},
+	}
+	d := mustOpenRuleDump(t, "../testdata/dumps/sleep-plain")
+	for _, tc := range cases {
+		rules := mustRules(t, RuleOptions{}, tc.rule)
+		if got := string(rules[0].needle); got != tc.needle {
+			t.Errorf("%s: needle %q, wanted %q", tc.rule, got, tc.needle)
+		}
+		with, err := ApplyRules(context.Background(), d, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules[0].needle = nil
+		without, err := ApplyRules(context.Background(), d, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if with.Stats[0].String() != without.Stats[0].String() || len(with.Changes) != len(without.Changes) {
+			t.Errorf("%s: %s, %d changes with the prefilter; %s, %d without", tc.rule, with.Stats[0], len(with.Changes), without.Stats[0], len(without.Changes))
+		}
+	}
+}
+
+// TestRuleSpeed measures the requirement of the issue: rewriting one entry
+// of a 10 MB files image takes at most 1.5 times the time of the query of
+// its predicate. It runs with CRITQ_SPEED=1 (timings need a quiet machine).
+func TestRuleSpeed(t *testing.T) {
+	if os.Getenv("CRITQ_SPEED") != "1" {
+		t.Skip("set CRITQ_SPEED=1 to measure")
+	}
+	dir := t.TempDir()
+	writeFilesDump(t, dir, 100_000)
+	q := mustCompile(t, benchQuery)
+	rules := mustRules(t, RuleOptions{}, benchRule)
+	query := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			mustEval(b, q, mustOpen(b, dir))
+		}
+	})
+	rewrite := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			res, err := ApplyRules(context.Background(), mustOpenRuleDump(b, dir), rules)
+			if err != nil || len(res.Changes) != 1 {
+				b.Fatal(err)
+			}
+		}
+	})
+	ratio := float64(rewrite.NsPerOp()) / float64(query.NsPerOp())
+	t.Logf("query %v, rewrite %v: %.2fx", time.Duration(query.NsPerOp()), time.Duration(rewrite.NsPerOp()), ratio)
+	if ratio > 1.5 {
+		t.Errorf("rewriting one entry takes %.2fx the query", ratio)
+	}
 }
