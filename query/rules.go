@@ -34,10 +34,19 @@ package query
 //
 // The raw bytes that some kinds carry after an entry are bound to their own
 // names and set through with() under the same names: extra for the queued
-// data of PIPES_DATA, FIFO_DATA and SK_QUEUES entries, inq and outq for the
-// queues of a TCP_STREAM entry. The length fields of the message
-// (pipe_data_entry.bytes, sk_packet_entry.length, tcp_stream_entry.inq_len
+// data of PIPES_DATA, FIFO_DATA and SK_QUEUES entries and for the contents
+// of a ghost file (of its ghost-file entry when it has no chunks, else of
+// each ghost-chunk), inq and outq for the queues of a TCP_STREAM entry. The
+// length fields of the message (pipe_data_entry.bytes,
+// sk_packet_entry.length, ghost_chunk_entry.len, tcp_stream_entry.inq_len
 // and outq_len) follow the new data.
+//
+// The head entry of PAGEMAP and SHMEM_PAGEMAP images (pagemap_head) is
+// rewritten by rules of kind pagemap-head (pagemap-shmem-head), their other
+// entries by pagemap rules; ghost-file rules rewrite the ghost_file_entry of
+// a GHOST_FILE image, ghost-chunk rules its chunks. A head cannot be
+// dropped. Message values built in the rule (fown_entry{uid: 5u}) are
+// accepted wherever a message of their type is.
 
 import (
 	"context"
