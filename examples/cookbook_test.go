@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/query"
 )
 
@@ -49,19 +50,8 @@ func cookbook(t *testing.T) []recipe {
 
 // dumps returns the corpus dumps, or the repository's when the corpus is
 // absent (and CRITQ_REQUIRE_CORPUS is not 1).
-func dumps(t *testing.T) []string {
-	ms, _ := filepath.Glob("../../shared/corpus/*/MANIFEST.txt")
-	if len(ms) == 0 {
-		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
-			t.Fatal("CRITQ_REQUIRE_CORPUS=1 but ../../shared/corpus has no dumps")
-		}
-		ms, _ = filepath.Glob("../testdata/dumps/*/MANIFEST.txt")
-	}
-	for i := range ms {
-		ms[i] = filepath.Dir(ms[i])
-	}
-	return ms
-}
+// A predump chain gives its last dump (see package testcorpus).
+func dumps(t *testing.T) []string { return testcorpus.Dumps(t) }
 
 // eval runs a recipe and returns its result as JSON-decoded Go values.
 func eval(t *testing.T, q *query.Query, d *query.Dump) any {
