@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/codec/critjson"
@@ -35,10 +38,15 @@ document is written.
 `
 
 const encodeUsage = `
-Usage: critq encode [-i IN] [-o OUT]
+Usage: critq encode [-i IN] [-o OUT] [--big-endian] [--no-head]
 
 Convert crit's JSON (plain or pretty, as written by crit or critq) back to
 a CRIU image. IN defaults to stdin, OUT to stdout.
+
+crit's JSON does not record the framing of the image it came from: encode
+writes what CRIU writes on x86_64 today (little-endian, with head magics).
+Images of big-endian hosts (s390x) need --big-endian, images of dumps with
+img_version 1 --no-head; decode says so when it reads such an image.
 `
 
 const infoUsage = `
@@ -95,7 +103,10 @@ func (c *cli) decode(in, out string, o critjson.Options) error {
 	if err != nil {
 		return err
 	}
+	var unknown bool
+	o.Unknown = &unknown
 	err = critjson.Encode(dst, r, o)
+	c.framingNotes(r, unknown)
 	if err == nil && dst.stdout {
 		_, err = dst.Write([]byte("\n")) // crit adds it on stdout only
 	}
@@ -106,6 +117,8 @@ func runEncode(c *cli, args []string) error {
 	fs := c.newFlags("encode", encodeUsage)
 	in := fs.String("i", "", "input JSON `file` (default stdin)")
 	out := fs.String("o", "", "output image `file` (default stdout)")
+	bigEndian := fs.Bool("big-endian", false, "write the framing big-endian, as s390x hosts do")
+	noHead := fs.Bool("no-head", false, "write no head magic, as in images of img_version 1")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -128,7 +141,14 @@ func runEncode(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	err = img.Write(dst, codec.HeaderFor(img.Kind))
+	hdr := codec.HeaderFor(img.Kind)
+	if *bigEndian {
+		hdr.Order = binary.BigEndian
+	}
+	if *noHead {
+		hdr.Head = 0
+	}
+	err = img.Write(dst, hdr)
 	var cerr *codec.Error
 	if errors.As(err, &cerr) {
 		// The entry is refused by the writer: say where it is in the JSON.
@@ -219,6 +239,26 @@ func (c *cli) openImage(path string) (*codec.Reader, func(), error) {
 	return r, done, nil
 }
 
+// framingNotes tells on stderr what crit's JSON of r cannot carry: a
+// framing other than the one encode writes, and fields unknown to the
+// schema.
+func (c *cli) framingNotes(r *codec.Reader, unknown bool) {
+	h := r.Header()
+	var flags []string
+	if h.Order == binary.BigEndian {
+		flags = append(flags, "--big-endian")
+	}
+	if h.Head == 0 && h.Kind.HeadMagic() != 0 {
+		flags = append(flags, "--no-head")
+	}
+	if len(flags) > 0 {
+		fmt.Fprintf(c.stderr, "critq: %s: note: the JSON does not record the framing of this image: encode it back with %s\n", r.Name(), strings.Join(flags, " "))
+	}
+	if unknown {
+		fmt.Fprintf(c.stderr, "critq: %s: warning: fields unknown to CRIU 4.2's schema are left out of the JSON: an image encoded from it will lack them\n", r.Name())
+	}
+}
+
 func rawError(name string, k *magic.Kind) error {
 	err := fmt.Errorf("%s: %w", name, &codec.MagicError{Raw: k.Name, What: k.What})
 	if k.Name == "PAGES" {
@@ -235,6 +275,10 @@ func (c *cli) openInput(path string) (name string, r io.Reader, size int64, done
 	}
 	f, err := os.Open(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", pe.Path, pe.Err) // "FILE: no such file or directory"
+		}
 		return "", nil, 0, nil, withCode(exitBadImage, err)
 	}
 	st, err := f.Stat()
