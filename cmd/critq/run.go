@@ -7,6 +7,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/critq/critq/query"
 )
 
 // Exit codes, shared by every command.
@@ -126,10 +128,60 @@ func (c *cli) dispatch(args []string) error {
 	if cmd, ok := commands[args[0]]; ok {
 		return cmd.run(c, args[1:])
 	}
+	if near := nearCommand(args[0]); near != "" {
+		return usageErrorf("unknown command %q: did you mean %q? (an expression that is a bare name runs with critq query %s DUMP)", args[0], near, args[0])
+	}
 	if q, ok := commands["query"]; ok {
 		return q.run(c, args)
 	}
 	return usageErrorf("unknown command %q (see critq help)", args[0])
+}
+
+// nearCommand returns the command a mistyped first argument most likely
+// meant ("infoo" is info), or "" when the argument is no plain word, is a
+// name an expression can use, or is near no command.
+func nearCommand(word string) string {
+	for _, r := range word {
+		if !(r >= 'a' && r <= 'z' || r == '-') {
+			return ""
+		}
+	}
+	for _, v := range query.Vars() {
+		if v.Name == word {
+			return ""
+		}
+	}
+	best, bestDist := "", 3
+	for name := range commands {
+		if d := editDistance(word, name); d < bestDist || d == bestDist && name < best {
+			best, bestDist = name, d
+		}
+	}
+	if bestDist > 2 || bestDist >= len(word) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func (c *cli) help(args []string) error {
