@@ -11,7 +11,7 @@ func TestNearCommand(t *testing.T) {
 		{"tasks", ""},        // a variable: an expression
 		{"taskz", ""},        // near no command: the query says "did you mean 'tasks'?"
 		{"vmas.size()", ""},  // an expression
-		{"x", ""},            // too short to be a typo
+		{"y", ""},            // too short to be a typo of x
 		{"zzzzzzzzzzzz", ""}, // near nothing
 	} {
 		if got := nearCommand(tt.arg); got != tt.want {
