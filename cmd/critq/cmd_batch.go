@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -32,7 +33,8 @@ next lines while a bracket, parenthesis or triple-quoted string is open.
 
 Output: ndjson (the default) prints a record {"dump", "query", "value"} per
 line; json prints the same records as one JSON array; table prints a row per
-dump and a column per query (for scalar results). Dumps run in parallel; a
+dump and a column per query (for scalar results). Dumps run in parallel,
+-j N at once on at most N cores (by default as many as there are cores); a
 dump that fails is reported on standard error and skipped, and the exit
 status is that of the first failure (4 a bad image, 5 an evaluation).
 
@@ -68,7 +70,7 @@ func runBatchCommand(c *cli, args []string) error {
 	var o batchOptions
 	fs := c.newFlags("batch", batchUsage)
 	fs.StringVar(&o.format, "format", "ndjson", "output `format`: ndjson, json or table")
-	fs.IntVar(&o.jobs, "j", 0, "evaluate `N` dumps at once (0: the number of cores)")
+	fs.IntVar(&o.jobs, "j", 0, "evaluate `N` dumps at once, on N cores at most (0: the number of cores)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
 	pos, err := parse(fs, args)
@@ -92,6 +94,12 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	}
 	if len(dumps) == 0 {
 		return usageErrorf("batch: need at least one dump")
+	}
+	// -j N runs on N cores at most. Without a bound the garbage collector
+	// and the parallel reads of images within a dump take more: -j 1 used
+	// 1.4 to 1.5 cores where they were free.
+	if n := runtime.GOMAXPROCS(0); o.jobs > 0 && o.jobs < n {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.jobs))
 	}
 	sc, err := readScript(c, script)
 	if err != nil {
