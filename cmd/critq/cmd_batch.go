@@ -477,16 +477,13 @@ func startProgress(w io.Writer, on bool, total int, after, every time.Duration) 
 	return p
 }
 
-// step counts a dump done, and redraws the line if it is shown.
+// step counts a dump done; the next tick or write shows it.
 func (p *progress) step(failed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done++
 	if failed {
 		p.failed++
-	}
-	if p.shown {
-		p.draw()
 	}
 }
 

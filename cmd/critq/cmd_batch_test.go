@@ -246,7 +246,7 @@ func TestProgress(t *testing.T) {
 		p.step(true)
 		p.write(record(&b))
 		p.stop()
-		want := "\r\x1b[Kcritq: 1/3 dumps, 0 failed, 0.?s\r\x1b[Kcritq: 2/3 dumps, 1 failed, 0.?s\r\x1b[KREC\n\r\x1b[Kcritq: 2/3 dumps, 1 failed, 0.?s\r\x1b[K"
+		want := "\r\x1b[Kcritq: 1/3 dumps, 0 failed, 0.?s\r\x1b[KREC\n\r\x1b[Kcritq: 2/3 dumps, 1 failed, 0.?s\r\x1b[K"
 		if got := b.String(); !matchDigits(got, want) {
 			t.Errorf("progress around a record wrote\n%q, wanted\n%q", got, want)
 		}
