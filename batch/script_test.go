@@ -236,11 +236,19 @@ func FuzzParse(f *testing.F) {
 	f.Add("q: tasks.map(t,\n  {'pid': t.pid, 'comm': t.comm})\nrule files: e\n")
 	f.Add("doc: '''a\n(b''' + r\"\\\"\n")
 	f.Add("x: [\n")
+	f.Add("a: size(tasks\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		sc, err := Parse("f", []byte(src))
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "f:") {
 				t.Fatalf("Parse error %q does not name the script", err)
+			}
+			// What is left open is pointed at: a bracket or a quote.
+			var se *ScriptError
+			if errors.As(err, &se) && strings.HasSuffix(se.Msg, "left open at the end of the script") {
+				if se.Col < 1 || se.Col > len(se.Text) || !strings.ContainsRune("([{'\"", rune(se.Text[se.Col-1])) {
+					t.Fatalf("%v: the column is not at an open bracket or string", err)
+				}
 			}
 			return
 		}
