@@ -334,11 +334,15 @@ func appendRecord(b []byte, dir string, col column, val json.RawMessage) []byte 
 }
 
 // appendJSONString appends s as a JSON string, as query's output writes
-// strings: bytes that are not UTF-8 become U+FFFD (a path may hold any
-// byte; Go's strconv quoting would write \xff, which is no JSON).
+// strings: & < > as they are, bytes that are not UTF-8 as U+FFFD (a path
+// may hold any byte; Go's strconv quoting would write \xff, which is no
+// JSON).
 func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 type ndjsonWriter struct {
