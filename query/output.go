@@ -105,7 +105,7 @@ func (o Output) appendTagged(dst []byte, dump string, v ref.Val, pretty bool) ([
 		return o.appendValue(dst, v, pretty, 0)
 	}
 	dst = append(dst, `{"dump": `...)
-	dst = strconv.AppendQuote(dst, dump)
+	dst = appendJSONString(dst, dump)
 	dst = append(dst, `, "result": `...)
 	dst, err := o.appendValue(dst, v, pretty, 0)
 	return append(dst, '}'), err
