@@ -725,6 +725,11 @@ func declaredCELNames(env *cel.Env) []string {
 	return names
 }
 
+// Suggest returns the candidate closest to name by edit distance, ignoring
+// case, if it is close enough to be a likely misspelling; "" otherwise. It
+// is the "did you mean" of compile errors, for other callers.
+func Suggest(name string, candidates []string) string { return suggestName(name, candidates) }
+
 // suggestName returns the candidate closest to name by edit distance, ignoring
 // case, if it is close enough to be a likely misspelling; "" otherwise.
 func suggestName(name string, candidates []string) string {

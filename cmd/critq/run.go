@@ -151,37 +151,11 @@ func nearCommand(word string) string {
 			return ""
 		}
 	}
-	best, bestDist := "", 3
+	names := make([]string, 0, len(commands))
 	for name := range commands {
-		if d := editDistance(word, name); d < bestDist || d == bestDist && name < best {
-			best, bestDist = name, d
-		}
+		names = append(names, name)
 	}
-	if bestDist > 2 || bestDist >= len(word) {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return query.Suggest(word, names)
 }
 
 func (c *cli) help(args []string) error {
