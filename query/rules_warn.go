@@ -408,7 +408,9 @@ func (w *warner) pids() {
 		if len(named[pid]) == 0 {
 			continue
 		}
-		list := slices.Compact(named[pid])
+		list := named[pid]
+		slices.Sort(list) // fields come in protoreflect's order, which varies
+		list = slices.Compact(list)
 		w.warnf("%s: entry %d: %s %d is %s, but %s still name it", g.c.File, g.c.Index, g.path, pid, g.now, strings.Join(list, ", "))
 	}
 }
