@@ -427,7 +427,15 @@ func isPidField(name protoreflect.Name) bool {
 // pidFields calls fn for every integer held by a pid field of m (see
 // isPidField), with its path ("fown.pid", "threads[1]").
 func pidFields(m protoreflect.Message, prefix string, fn func(path string, v uint64)) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	// Fields in declaration order: protoreflect's Range has no fixed order, and
+	// the first path found for a pid is the one a warning names.
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if !m.Has(fd) {
+			continue
+		}
+		v := m.Get(fd)
 		path := prefix + string(fd.Name())
 		switch {
 		case fd.IsMap():
@@ -445,8 +453,7 @@ func pidFields(m protoreflect.Message, prefix string, fn func(path string, v uin
 		default:
 			fn(path, pidValue(v))
 		}
-		return true
-	})
+	}
 }
 
 func intKind(k protoreflect.Kind) bool {
