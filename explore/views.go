@@ -65,8 +65,7 @@ func (e *Explorer) Ps() (*Ps, error) {
 func (v *Ps) Text(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%7s %7s %7s %7s %-7s %3s %5s %s\n", "PID", "PPID", "PGID", "SID", "STATE", "THR", "UID", "COMMAND")
-	var walk func(n *PsNode, depth int)
-	walk = func(n *PsNode, depth int) {
+	walkTree(v.Roots, func(n *PsNode) []*PsNode { return n.Children }, func(n *PsNode, depth int) {
 		cmd := strings.Join(n.Cmdline, " ")
 		switch {
 		case n.State == "ZOMBIE":
@@ -76,13 +75,7 @@ func (v *Ps) Text(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "%7d %7d %7d %7d %-7s %3d %5d %s%s\n", n.PID, n.PPID, n.PGID, n.SID, n.State, n.Threads, n.UID,
 			strings.Repeat("  ", depth), cmd)
-		for _, c := range n.Children {
-			walk(c, depth+1)
-		}
-	}
-	for _, r := range v.Roots {
-		walk(r, 0)
-	}
+	})
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -59,16 +59,9 @@ func (e *Explorer) XPs() (*XPs, error) {
 func (v *XPs) Text(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%7s%7s%7s   %s\n", "PID", "PGID", "SID", "COMM")
-	var walk func(n *XPsNode, depth int)
-	walk = func(n *XPsNode, depth int) {
+	walkTree(v.Roots, func(n *XPsNode) []*XPsNode { return n.Children }, func(n *XPsNode, depth int) {
 		fmt.Fprintf(&b, "%7d%7d%7d   %s%s\n", n.PID, n.PGID, n.SID, strings.Repeat(" ", 4*depth), n.Comm)
-		for _, c := range n.Children {
-			walk(c, depth+1)
-		}
-	}
-	for _, r := range v.Roots {
-		walk(r, 0)
-	}
+	})
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -464,4 +457,19 @@ func (v *XRss) Text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// walkTree calls visit for every node of the trees under roots, each parent
+// before its children, with the node's depth (0 for a root).
+func walkTree[N any](roots []N, children func(N) []N, visit func(n N, depth int)) {
+	var walk func(n N, depth int)
+	walk = func(n N, depth int) {
+		visit(n, depth)
+		for _, c := range children(n) {
+			walk(c, depth+1)
+		}
+	}
+	for _, r := range roots {
+		walk(r, 0)
+	}
 }
