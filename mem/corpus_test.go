@@ -95,22 +95,32 @@ func TestCmdlineEnvironCorpus(t *testing.T) {
 }
 
 // markers parses the "Memory markers" section of a MANIFEST.txt: each
-// marker with the pids whose pages hold it.
-func markers(t testing.TB, dir string) map[string][]uint32 {
+// marker with the pids whose pages hold it in the dump folder named
+// folder. A MANIFEST above several dumps (a predump chain, evolve-pair)
+// names each place FOLDER/pages-N.img; a place without a folder is in the
+// one dump beside the MANIFEST.
+func markers(t testing.TB, dir, folder string) map[string][]uint32 {
 	b, err := os.ReadFile(filepath.Join(dir, "MANIFEST.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]uint32{}
 	line := regexp.MustCompile(`^  '(CRITQ-MARKER-[^']*)': (.*)$`)
-	pid := regexp.MustCompile(`pid (\d+) x\d+`)
+	place := regexp.MustCompile(`^(?:([^/ ]+)/)?pages-\d+\.img = pid (\d+) x\d+$`)
 	for _, l := range strings.Split(string(b), "\n") {
 		m := line.FindStringSubmatch(l)
 		if m == nil {
 			continue
 		}
-		for _, p := range pid.FindAllStringSubmatch(m[2], -1) {
-			n, _ := strconv.Atoi(p[1])
+		for _, item := range strings.Split(m[2], ", ") {
+			p := place.FindStringSubmatch(strings.TrimSpace(item))
+			if p == nil {
+				t.Fatalf("%s: marker %s: place %q not understood", dir, m[1], item)
+			}
+			if p[1] != "" && p[1] != folder {
+				continue
+			}
+			n, _ := strconv.Atoi(p[2])
 			out[m[1]] = append(out[m[1]], uint32(n))
 		}
 	}
@@ -124,7 +134,7 @@ func TestSearchMarkersCorpus(t *testing.T) {
 		if filepath.Base(dir) == "dump" {
 			manifest = filepath.Dir(dir) // a predump chain keeps its MANIFEST above its dumps
 		}
-		want := markers(t, manifest)
+		want := markers(t, manifest, filepath.Base(dir))
 		if len(want) == 0 {
 			continue
 		}

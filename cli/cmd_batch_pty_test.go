@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package cli
 
 import (
 	"fmt"
@@ -23,10 +23,10 @@ func TestBatchProgressTerminal(t *testing.T) {
 	}
 	defer master.Close()
 	scr := readScreen(master)
-	dirs, _ := filepath.Glob("../../testdata/dumps/*")
+	dirs, _ := filepath.Glob("../testdata/dumps/*")
 	c := &cli{stdin: strings.NewReader(""), stdout: tty, stderr: tty, env: func(string) string { return "" }}
 	o := batchOptions{format: "ndjson", jobs: 1, cost: query.DefaultCostLimit, progressAfter: time.Nanosecond, progressEvery: time.Millisecond}
-	if err := runBatch(c, "../../examples/cookbook.txt", dirs, o); err != nil {
+	if err := runBatch(c, "../examples/cookbook.txt", dirs, o); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprint(tty, "END\n")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -173,7 +173,7 @@ func unquote(s string) string {
 // TestBatchRuleErrors checks the errors of rules in a script: placed in the
 // script with a caret, before any dump is read.
 func TestBatchRuleErrors(t *testing.T) {
-	const d = "../../testdata/dumps/sleep-plain"
+	const d = "../testdata/dumps/sleep-plain"
 	for _, tc := range []struct {
 		name, script string
 		code         int

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 }
 
 func TestQueryCommand(t *testing.T) {
-	const d = "../../testdata/dumps/sleep-plain"
+	const d = "../testdata/dumps/sleep-plain"
 	for _, tc := range []struct {
 		name   string
 		args   []string

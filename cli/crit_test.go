@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func runCrit(stdin []byte, args ...string) (stdout []byte, stderr string, code i
 	return out.Bytes(), errb.String(), code
 }
 
-const tcpDump = "../../testdata/dumps/tcp"
+const tcpDump = "../testdata/dumps/tcp"
 
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
@@ -216,7 +216,7 @@ func TestCritInfoGolden(t *testing.T) {
 // TestCritRoundTripCLI runs decode and encode through files and through
 // stdin and stdout for every image of the test dumps.
 func TestCritRoundTripCLI(t *testing.T) {
-	paths, _ := filepath.Glob("../../testdata/dumps/*/*.img")
+	paths, _ := filepath.Glob("../testdata/dumps/*/*.img")
 	dir := t.TempDir()
 	for _, path := range paths {
 		if k, _, ok := magic.ForFile(filepath.Base(path)); ok && k.Raw {
@@ -245,8 +245,8 @@ func TestCritRoundTripCLI(t *testing.T) {
 // (pre-dump steps included); CRITQ_REQUIRE_CORPUS=1 makes the corpus
 // mandatory.
 func critDumpDirs(t *testing.T) []string {
-	dirs, _ := filepath.Glob("../../testdata/dumps/*")
-	corpus := "../../../shared/corpus"
+	dirs, _ := filepath.Glob("../testdata/dumps/*")
+	corpus := "../../shared/corpus"
 	if _, err := os.Stat(corpus); err != nil {
 		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
 			t.Fatalf("CRITQ_REQUIRE_CORPUS=1 but %s is absent", corpus)

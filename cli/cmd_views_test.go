@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"github.com/critq/critq/proto/images"
 )
 
-const sleepPlain = "../../testdata/dumps/sleep-plain" // one task, 19635: sleep 1000
+const sleepPlain = "../testdata/dumps/sleep-plain" // one task, 19635: sleep 1000
 
 // rewriteImage rewrites every entry of the image at path with fn.
 func rewriteImage(t *testing.T, path string, fn func(proto.Message)) {

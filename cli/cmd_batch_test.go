@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ import (
 // command and checks that every (dump, query) record is there, in order,
 // and holds what the one-shot evaluation of that recipe gives.
 func TestBatchCookbook(t *testing.T) {
-	const script = "../../examples/cookbook.txt"
+	const script = "../examples/cookbook.txt"
 	src, err := os.ReadFile(script)
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +88,8 @@ func TestBatchCookbook(t *testing.T) {
 }
 
 func TestBatchCommand(t *testing.T) {
-	const d = "../../testdata/dumps/sleep-plain"
-	const d2 = "../../testdata/dumps/pipes-fifo"
+	const d = "../testdata/dumps/sleep-plain"
+	const d2 = "../testdata/dumps/pipes-fifo"
 	bad := transformDump(t, "sleep-plain")
 	if err := os.WriteFile(filepath.Join(bad, "pstree.img"), []byte("\x01\x02"), 0o644); err != nil {
 		t.Fatal(err)
@@ -158,8 +158,8 @@ func TestBatchCommand(t *testing.T) {
 
 // TestBatchJSONArray checks that --format json is one valid JSON array.
 func TestBatchJSONArray(t *testing.T) {
-	dirs, _ := filepath.Glob("../../testdata/dumps/*")
-	out, errs, code := runCLI(t, nil, append([]string{"-f", "../../examples/cookbook.txt", "--format", "json"}, dirs...)...)
+	dirs, _ := filepath.Glob("../testdata/dumps/*")
+	out, errs, code := runCLI(t, nil, append([]string{"-f", "../examples/cookbook.txt", "--format", "json"}, dirs...)...)
 	if code != exitOK {
 		t.Fatalf("code %d: %s", code, errs)
 	}
@@ -271,7 +271,7 @@ func matchDigits(got, want string) bool {
 // valid JSON whose strings are the names given, bytes that are not UTF-8
 // replaced, & < > kept as they are (as in query's output).
 func TestBatchRecordsJSON(t *testing.T) {
-	src, err := filepath.Abs("../../testdata/dumps/sleep-plain")
+	src, err := filepath.Abs("../testdata/dumps/sleep-plain")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package cli
 
 import (
 	"fmt"
@@ -66,12 +66,12 @@ func TestBatchParallel(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("timing test: not with -short or -race")
 	}
-	src := "../../../shared/corpus/proc-tree"
+	src := "../../shared/corpus/proc-tree"
 	if _, err := os.Stat(src); err != nil {
 		if os.Getenv("CRITQ_REQUIRE_CORPUS") == "1" {
 			t.Fatal(err)
 		}
-		src = "../../testdata/dumps/sleep-plain"
+		src = "../testdata/dumps/sleep-plain"
 	}
 	abs, err := filepath.Abs(src)
 	if err != nil {
@@ -91,7 +91,7 @@ func TestBatchParallel(t *testing.T) {
 	if perf {
 		tries = 3
 	}
-	script, _ := filepath.Abs("../../examples/cookbook.txt")
+	script, _ := filepath.Abs("../examples/cookbook.txt")
 	run := func(jobs string, dirs []string) helperRun {
 		var best helperRun
 		for i := range tries {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package cli
 
 import (
 	"bytes"
@@ -117,7 +117,7 @@ func TestReplPTY(t *testing.T) {
 	}
 	defer master.Close()
 	state := t.TempDir()
-	dumpDir, _ := filepath.Abs("../../testdata/dumps/sleep-plain")
+	dumpDir, _ := filepath.Abs("../testdata/dumps/sleep-plain")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCritqHelperProcess$")
 	cmd.Env = append(os.Environ(), "CRITQ_HELPER_ARGS=repl\x1f--cost\x1f0\x1f"+dumpDir,
 		"XDG_STATE_HOME="+state, "TERM=xterm", "NO_COLOR=1")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"strings"
@@ -18,7 +18,7 @@ func TestNearCommand(t *testing.T) {
 			t.Errorf("nearCommand(%q) = %q, want %q", tt.arg, got, tt.want)
 		}
 	}
-	_, stderr, code := runCLI(t, nil, "infoo", "../../testdata/dumps/sleep-plain/pstree.img")
+	_, stderr, code := runCLI(t, nil, "infoo", "../testdata/dumps/sleep-plain/pstree.img")
 	if code != exitUsage || !strings.Contains(stderr, `did you mean "info"?`) {
 		t.Errorf("critq infoo: exit %d, stderr %q", code, stderr)
 	}

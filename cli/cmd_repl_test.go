@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func (s *scripted) AppendHistory(string) {}
 // (36 VMAs, 5 of them executable).
 func TestReplTranscript(t *testing.T) {
 	ev, err := repl.New(repl.Options{Format: query.FormatJSON, ShowTypes: true, Compile: []query.Option{query.CostLimit(0)}},
-		"../../testdata/dumps/sleep-plain")
+		"../testdata/dumps/sleep-plain")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestReplTranscript(t *testing.T) {
 // terminal: the same evaluator, results on stdout, errors on stderr, the
 // status of the first failure.
 func TestReplPipe(t *testing.T) {
-	const d = "../../testdata/dumps/sleep-plain"
+	const d = "../testdata/dumps/sleep-plain"
 	for _, tc := range []struct {
 		name, stdin    string
 		code           int

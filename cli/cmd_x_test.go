@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -19,7 +19,7 @@ func runViews(args ...string) (string, string, int) {
 // TestXCommand runs critq x over the dumps in testdata and compares the
 // output with crit 4.2's (golden/x-*.txt).
 func TestXCommand(t *testing.T) {
-	dirs, _ := filepath.Glob("../../testdata/dumps/*")
+	dirs, _ := filepath.Glob("../testdata/dumps/*")
 	for _, dir := range dirs {
 		for _, what := range []string{"ps", "fds", "mems", "rss"} {
 			want, err := os.ReadFile(filepath.Join(dir, "golden", "x-"+what+".txt"))
@@ -39,7 +39,7 @@ func TestXCommand(t *testing.T) {
 }
 
 func TestViewCommands(t *testing.T) {
-	const dir = "../../testdata/dumps/sleep-plain"
+	const dir = "../testdata/dumps/sleep-plain"
 	for _, c := range []struct {
 		args   []string
 		code   int
@@ -51,7 +51,7 @@ func TestViewCommands(t *testing.T) {
 		{[]string{"ps", dir}, exitOK, "  19635       0   19635   19635 ALIVE     1     0 sleep 1000", ""},
 		{[]string{"sockets", dir}, exitOK, "Netid", ""},
 		{[]string{"inspect", dir}, exitOK, "└── Statistics", ""},
-		{[]string{"maps", dir, "7"}, exitUsage, "", "critq: ../../testdata/dumps/sleep-plain: no task 7 (tasks: [19635])\n"},
+		{[]string{"maps", dir, "7"}, exitUsage, "", "critq: ../testdata/dumps/sleep-plain: no task 7 (tasks: [19635])\n"},
 		{[]string{"maps", dir, "x"}, exitUsage, "", "critq: bad pid \"x\"\n"},
 		{[]string{"x", dir, "sk"}, exitUsage, "", "critq: x: unknown explorer \"sk\" (ps, fds, mems or rss)\n"},
 		{[]string{"ps", "/nonexistent"}, exitBadImage, "", "critq: stat /nonexistent: no such file or directory\n"},

@@ -1,4 +1,10 @@
-package main
+// Package cli is the critq command: argument parsing, the subcommands, their
+// output and exit codes. cmd/critq's main only calls Run; tests call run
+// in process with their own streams.
+//
+// Every command reports an error once, as "critq: ..." on stderr, and the
+// error decides the exit status (see the Exit constants).
+package cli
 
 import (
 	"errors"
@@ -83,6 +89,12 @@ func register(cmd *command) {
 		panic("duplicate command " + cmd.name)
 	}
 	commands[cmd.name] = cmd
+}
+
+// Run runs critq with the arguments (without the program name) and the
+// streams given, and returns the exit status. It never calls os.Exit.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(args, stdin, stdout, stderr)
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
