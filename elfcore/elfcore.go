@@ -125,9 +125,15 @@ type Plan struct {
 	Segments []Segment
 	Size     int64 // bytes of the core file
 
-	DumpBytes, RootBytes, MissingBytes uint64
-	Missing                            []Missing
+	// Bytes of the VMAs by where they come from. MissingBytes are left
+	// out (file pages without a root, kernel areas), detailed in Missing;
+	// NoAccessBytes are PROT_NONE memory the dump holds nothing of, left
+	// out as criu-coredump does.
+	DumpBytes, RootBytes, MissingBytes, NoAccessBytes uint64
+	Missing                                           []Missing
 }
+
+const whyProtNone = "PROT_NONE, nothing in the dump"
 
 // Plan lays out the core of task pid without reading its memory.
 func (w *Writer) Plan(pid uint32) (*Plan, error) {
@@ -211,6 +217,10 @@ func (w *Writer) Plan(pid uint32) (*Plan, error) {
 				case FromRoot:
 					p.RootBytes += n
 				case LeftOut:
+					if pt.Why == whyProtNone {
+						p.NoAccessBytes += n
+						continue
+					}
 					p.MissingBytes += n
 					missing[[2]string{pt.File, pt.Why}] += n
 				}
@@ -328,7 +338,7 @@ func (w *Writer) parts(v *images.VmaEntry, mapsPath string, spans [][2]uint64, p
 	case st&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0:
 		// below
 	case v.GetProt() == 0 && len(held) == 0:
-		return all(LeftOut, "PROT_NONE"), nil
+		return all(LeftOut, whyProtNone), nil
 	default:
 		return all(FromDump, ""), nil
 	}
@@ -351,7 +361,7 @@ func (w *Writer) parts(v *images.VmaEntry, mapsPath string, spans [][2]uint64, p
 			return
 		}
 		if v.GetProt() == 0 {
-			add(Part{Start: a, End: b, Source: LeftOut, File: name, Why: "PROT_NONE"})
+			add(Part{Start: a, End: b, Source: LeftOut, File: name, Why: whyProtNone})
 			return
 		}
 		for _, p := range w.fromRoot(v, name, a, b, ps) {
