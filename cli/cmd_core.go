@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -104,7 +103,7 @@ func runCore(c *cli, args []string) error {
 			return viewError(err)
 		}
 		if err := w.WritePlan(c.stdout, p); err != nil {
-			return viewError(err)
+			return coreWriteError(p, "stdout", err)
 		}
 		c.warnMissing(p, *root != "")
 		return nil
@@ -143,12 +142,8 @@ func writeCoreFile(w *elfcore.Writer, p *elfcore.Plan, name string) (err error) 
 			os.Remove(f.Name())
 		}
 	}()
-	fw := &errWriter{w: f}
-	if err := w.WritePlan(fw, p); err != nil {
-		if fw.err != nil {
-			return withCode(exitError, fmt.Errorf("%s: %w", name, fw.err))
-		}
-		return viewError(fmt.Errorf("core of pid %d: %w", p.PID, err))
+	if err := w.WritePlan(f, p); err != nil {
+		return coreWriteError(p, name, err)
 	}
 	if err := f.Sync(); err != nil {
 		return withCode(exitError, err)
@@ -162,19 +157,14 @@ func writeCoreFile(w *elfcore.Writer, p *elfcore.Plan, name string) (err error) 
 	return nil
 }
 
-// errWriter remembers the error of the writer it wraps, to tell write
-// failures (exit 5) from image errors (exit 4).
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(b []byte) (int, error) {
-	n, err := e.w.Write(b)
-	if err != nil && e.err == nil {
-		e.err = err
+// coreWriteError maps an error of WritePlan to an exit code: a write
+// failure is 5, a dump that cannot be read 4.
+func coreWriteError(p *elfcore.Plan, name string, err error) error {
+	var we *elfcore.WriteError
+	if errors.As(err, &we) {
+		return withCode(exitError, fmt.Errorf("%s: %w", name, we.Err))
 	}
-	return n, err
+	return viewError(fmt.Errorf("core of pid %d: %w", p.PID, err))
 }
 
 // warnMissing says on stderr what a core left out of file mappings.

@@ -108,4 +108,3 @@ func TestCoreCommandBrokenImages(t *testing.T) {
 		}
 	}
 }
-

@@ -233,7 +233,7 @@ func FuzzCoreImages(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.Size > 64<<20 {
+		if p.Size > 1<<20 {
 			return // a huge VMA: fine to write, too slow to fuzz
 		}
 		var buf bytes.Buffer

@@ -2,10 +2,12 @@ package elfcore
 
 import (
 	"bufio"
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 )
 
 const (
@@ -73,7 +75,16 @@ func (w *Writer) WritePlan(out io.Writer, p *Plan) error {
 			return err
 		}
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
+	var bw interface {
+		io.Writer
+		Flush() error
+	}
+	if f, ok := out.(*os.File); ok {
+		// A file gets holes where memory is zero, as the kernel's cores.
+		bw = &sparseFile{f: f, size: p.Size}
+	} else {
+		bw = bufio.NewWriterSize(&errWriter{out}, 1<<20)
+	}
 	hdr := p.header(ps)
 	bw.Write(hdr)
 	bw.Write(p.Notes)
@@ -151,7 +162,93 @@ func (w *Writer) read(pid uint32, pt Part, a uint64, b []byte) error {
 	return nil
 }
 
+// WriteError is the error of the writer a core is written to (as opposed
+// to an error reading the dump).
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+type errWriter struct{ w io.Writer }
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	n, err := e.w.Write(b)
+	if err != nil {
+		err = &WriteError{err}
+	}
+	return n, err
+}
+
 var zeros [64 << 10]byte
+
+// sparseFile writes a file, seeking over runs of zero pages instead of
+// writing them. Flush sets the size.
+type sparseFile struct {
+	f    *os.File
+	hole int64 // zero bytes not written yet
+	size int64
+}
+
+func (s *sparseFile) Write(b []byte) (int, error) {
+	const page = 4096
+	n := 0
+	for len(b) > 0 {
+		z := 0
+		for z+page <= len(b) && allZero(b[z:z+page]) {
+			z += page
+		}
+		if z > 0 {
+			s.hole += int64(z)
+			b, n = b[z:], n+z
+			continue
+		}
+		d := min(page, len(b))
+		for d+page <= len(b) && !allZero(b[d:d+page]) {
+			d += page
+		}
+		if len(b)-d < page {
+			d = len(b) // a tail shorter than a page is written
+		}
+		if s.hole > 0 {
+			if _, err := s.f.Seek(s.hole, io.SeekCurrent); err != nil {
+				return n, &WriteError{err}
+			}
+			s.hole = 0
+		}
+		k, err := s.f.Write(b[:d])
+		n += k
+		if err != nil {
+			return n, &WriteError{err}
+		}
+		b = b[d:]
+	}
+	return n, nil
+}
+
+func (s *sparseFile) Flush() error {
+	if s.hole == 0 {
+		return nil
+	}
+	pos, err := s.f.Seek(s.hole, io.SeekCurrent)
+	if err == nil {
+		s.hole = 0
+		err = s.f.Truncate(pos)
+	}
+	if err != nil {
+		return &WriteError{err}
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= len(zeros) {
+		if !bytes.Equal(b[:len(zeros)], zeros[:]) {
+			return false
+		}
+		b = b[len(zeros):]
+	}
+	return bytes.Equal(b, zeros[:len(b)])
+}
 
 func pad(w io.Writer, n uint64) error {
 	for n > 0 {
