@@ -33,9 +33,11 @@ The pages of file mappings that the dump does not hold (unmodified code
 and data of executables and libraries) are on the dumping host: --root
 DIR reads them from DIR/PATH (--root / from this host) when the file there
 has the size and build-id the images record. Without --root they are left
-out of the core (gdb reads them from the executable and libraries it is
-given) and a warning says how many bytes of which files. Zombies get a
-core without memory.
+out of the core and a warning says how many bytes of which files. gdb
+needs the first page of the executable (its ELF header) to relocate a PIE
+program and find its libraries: for backtraces with symbols give --root
+a folder that holds the dumped executable and libraries at their paths.
+Zombies get a core without memory.
 
 DIR must not exist or be empty; each core is written to a temporary file,
 synced and renamed, so DIR never holds a partial core. --check writes
