@@ -45,7 +45,8 @@ type Options struct {
 	Root string
 }
 
-// Writer writes the cores of the tasks of one dump.
+// Writer writes the cores of the tasks of one dump. It is not safe for
+// concurrent use.
 type Writer struct {
 	d    *dump.Dump
 	m    *mem.Memory
@@ -475,7 +476,7 @@ func (w *Writer) rootFileOf(v *images.VmaEntry, name string) *rootFile {
 			break
 		}
 		if bid := reg.GetBuildId(); len(bid) > 0 {
-			if got, ok := buildID(f); ok && !sameBuildID(got, bid) {
+			if got, ok := buildID(f); !ok || !sameBuildID(got, bid) {
 				f.Close()
 				rf.why = "the file under the root has another build-id"
 				break
