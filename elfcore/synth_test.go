@@ -164,8 +164,8 @@ func TestSynthArm64(t *testing.T) {
 }
 
 // TestSpeed40MB times the core of a task with 40 MB of pages in 400
-// VMAs; the 0.5 s bound is checked with CRITQ_LONG=1 (CI machines under
-// the race detector are slower).
+// VMAs; the 0.5 s bound (CPU time) is checked with CRITQ_LONG=1 (CI
+// machines under the race detector are slower).
 func TestSpeed40MB(t *testing.T) {
 	s := synth{VMAs: 400, Pages: 25}
 	d := openSynth(t, s)
@@ -184,8 +184,10 @@ func TestSpeed40MB(t *testing.T) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	t.Logf("core of %d bytes (%d from the dump, %d VMAs) in %v (CPU %v)", p.Size, p.DumpBytes, s.VMAs+1, el, cpu)
-	if os.Getenv("CRITQ_LONG") != "" && el > 500*time.Millisecond {
-		t.Errorf("took %v, more than 0.5 s", el)
+	// CPU time, not wall time: on a shared machine the wall time says more
+	// about the other processes.
+	if os.Getenv("CRITQ_LONG") != "" && cpu > 500*time.Millisecond {
+		t.Errorf("took %v of CPU, more than 0.5 s", cpu)
 	}
 }
 
