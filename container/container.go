@@ -290,13 +290,8 @@ func (c *Checkpoint) fill(files map[string][]byte) error {
 		if n := ann["io.kubernetes.container.name"]; n != "" && ann[annCrioMetadata] == "" && ann[annCrioName] == "" {
 			c.Name = n
 		}
-		set(&c.ID, ann[annCrioID])
-		set(&c.Image, ann[annCrioImageName])
-		set(&c.ImageID, ann[annCrioImageRef])
-		set(&c.PodID, ann[annCrioSandboxID])
-		set(&c.Pod, ann[annPodName])
-		set(&c.Namespace, ann[annPodNamespace])
-		set(&c.PodUID, ann[annPodUID])
+		setAll(ann, map[*string]string{&c.ID: annCrioID, &c.Image: annCrioImageName, &c.ImageID: annCrioImageRef,
+			&c.PodID: annCrioSandboxID, &c.Pod: annPodName, &c.Namespace: annPodNamespace, &c.PodUID: annPodUID})
 		if c.Created == nil {
 			c.Created = c.parseTime("annotation "+annCrioCreated, ann[annCrioCreated])
 		}
@@ -313,11 +308,8 @@ func (c *Checkpoint) fill(files map[string][]byte) error {
 		if n := ann[annCriName]; n != "" {
 			c.Name = n
 		}
-		set(&c.Image, ann[annCriImage])
-		set(&c.Pod, ann[annCriSandbox])
-		set(&c.Namespace, ann[annCriNamespace])
-		set(&c.PodUID, ann[annCriSandboxUID])
-		set(&c.PodID, ann[annCriSandboxID])
+		setAll(ann, map[*string]string{&c.Image: annCriImage, &c.Pod: annCriSandbox, &c.Namespace: annCriNamespace,
+			&c.PodUID: annCriSandboxUID, &c.PodID: annCriSandboxID})
 		if b, ok := files["status"]; ok && c.Created == nil {
 			var st containerdStatus
 			if err := json.Unmarshal(b, &st); err != nil {
@@ -329,14 +321,9 @@ func (c *Checkpoint) fill(files map[string][]byte) error {
 		}
 	}
 	// CRIU's own annotations, which engines add beside theirs.
-	set(&c.Name, ann[annCriuName])
-	set(&c.Pod, ann[annCriuPod])
-	set(&c.PodID, ann[annCriuPodID])
-	set(&c.Namespace, ann[annCriuNamespace])
-	set(&c.PodUID, ann[annCriuPodUID])
-	set(&c.Image, ann[annCriuImageName])
-	set(&c.ImageID, ann[annCriuImageID])
-	set(&c.Runtime, ann[annCriuRuntime])
+	setAll(ann, map[*string]string{&c.Name: annCriuName, &c.Pod: annCriuPod, &c.PodID: annCriuPodID,
+		&c.Namespace: annCriuNamespace, &c.PodUID: annCriuPodUID, &c.Image: annCriuImageName,
+		&c.ImageID: annCriuImageID, &c.Runtime: annCriuRuntime})
 
 	if b, ok := files["network.status"]; ok {
 		var ns networkStatus
@@ -413,9 +400,12 @@ func networks(ns networkStatus) []Network {
 	return out
 }
 
-func set(dst *string, v string) {
-	if *dst == "" {
-		*dst = v
+// setAll sets each field that is empty to the value of its annotation.
+func setAll(ann map[string]string, fields map[*string]string) {
+	for dst, key := range fields {
+		if *dst == "" {
+			*dst = ann[key]
+		}
 	}
 }
 

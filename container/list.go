@@ -27,12 +27,14 @@ type Row struct {
 	Size         int64      `json:"size"`
 	Processes    int        `json:"processes"`
 	Memory       int64      `json:"memory_size"`
+
+	read int64 // bytes read from the archive file (instrumentation)
 }
 
 // RowOf is the list row of a checkpoint.
 func RowOf(c *Checkpoint) Row {
 	r := Row{Path: c.Path, Kind: c.Kind, Container: c.Name, Pod: c.Pod, Namespace: c.Namespace, Engine: c.Engine,
-		Size: c.Sizes.Total, Processes: c.Processes, Memory: c.Sizes.Pages}
+		Size: c.Sizes.Total, Processes: c.Processes, Memory: c.Sizes.Pages, read: c.read}
 	if t := c.Time(); !t.IsZero() {
 		r.Checkpointed = &t
 	}

@@ -2,6 +2,8 @@ package container
 
 import (
 	"archive/tar"
+	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
@@ -102,7 +107,7 @@ func walkTar(p string, ra io.ReaderAt, size int64, fn visitor) error {
 	if plain {
 		r = sr
 	} else {
-		zr, done, err := dump.Decompress(sr)
+		zr, done, err := decompress(sr, head[:k])
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
@@ -384,4 +389,43 @@ func treeSize(p string) int64 {
 		return nil
 	})
 	return n
+}
+
+// Decoders are pooled: a zstd decoder allocates its window (8 MiB for
+// the encoder's default) once, not once per archive of a list.
+var (
+	zstdPool sync.Pool
+	gzipPool sync.Pool
+)
+
+// decompress returns a reader of the tar inside a compressed archive whose
+// first bytes are head, and the function that returns its decoder to the
+// pool.
+func decompress(r io.Reader, head []byte) (io.Reader, func(), error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		if zr, ok := gzipPool.Get().(*gzip.Reader); ok {
+			if err := zr.Reset(br); err != nil {
+				return nil, nil, err
+			}
+			return zr, func() { gzipPool.Put(zr) }, nil
+		}
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, func() { gzipPool.Put(zr) }, nil
+	}
+	zr, ok := zstdPool.Get().(*zstd.Decoder)
+	if !ok {
+		var err error
+		zr, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := zr.Reset(br); err != nil {
+		return nil, nil, err
+	}
+	return zr, func() { zstdPool.Put(zr) }, nil
 }
