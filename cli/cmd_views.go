@@ -200,10 +200,7 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	case *explore.Inspect:
 		c.warnCmdlines(v.Processes)
 	}
-	if err := explore.Write(c.stdout, v, *format); err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	return c.writeView(name, pos[0], v, *format)
 }
 
 func firstLine(s string) string {

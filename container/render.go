@@ -50,8 +50,7 @@ func (c *Checkpoint) Text(w io.Writer) error {
 		_, err := fmt.Fprintln(w, NoContainer)
 		return err
 	}
-	root := &node{}
-	top := root.add("Container")
+	top := &node{}
 	engine := c.Engine
 	if engine == "" {
 		engine = "unknown"
@@ -129,7 +128,7 @@ func (c *Checkpoint) Text(w io.Writer) error {
 		}
 	}
 	sz := top.add("Sizes")
-	sz.add("total: %s", fmtSize(c.Sizes.Total))
+	sz.add("on disk: %s", fmtSize(c.Sizes.Total))
 	sz.add("checkpoint: %s", fmtSize(c.Sizes.Checkpoint))
 	sz.add("memory pages: %s", fmtSize(c.Sizes.Pages))
 	if c.Sizes.AMDGPUPages > 0 {
@@ -162,7 +161,10 @@ func (c *Checkpoint) Text(w io.Writer) error {
 	for _, w := range c.Warnings {
 		top.add("warning: %s", w)
 	}
-	root.write(w, "")
+	if _, err := fmt.Fprintln(w, "Container"); err != nil {
+		return err
+	}
+	top.write(w, "")
 	return nil
 }
 

@@ -174,6 +174,9 @@ func Rootfs(p string) ([]Member, error) {
 // hold as a regular file.
 var ErrNoMember = errors.New("no such file in rootfs-diff.tar")
 
+// ErrNotFile is the error of Cat for a path that is not a regular file.
+var ErrNotFile = errors.New("not a regular file")
+
 // Cat writes the bytes of the regular file name of rootfs-diff.tar to w,
 // as tar -xO does, and returns its description. A name that is not a
 // regular file is an error (a symlink is not followed).
@@ -190,7 +193,7 @@ func Cat(p, name string, w io.Writer) (Member, error) {
 				return nil
 			}
 			if m.Type != "file" {
-				return fmt.Errorf("%s is a %s, not a regular file", name, m.Type)
+				return fmt.Errorf("%s is a %s: %w", name, m.Type, ErrNotFile)
 			}
 			found, got = true, m
 			n, err := io.Copy(w, io.LimitReader(data, m.Size))
