@@ -170,6 +170,21 @@ func writeListTable(c *cli, rows []container.Row) error {
 	return withCode(exitError, tw.Flush())
 }
 
+// containerSectionHelp is the part of inspect's help about containers.
+const containerSectionHelp = `
+For a container checkpoint a Container section follows: the engine
+(Podman, CRI-O, containerd, detected from the files), container name and
+id, image name and id, runtime, created and checkpointed times, pod name,
+id, namespace and uid, the network interfaces and addresses
+(network.status), the OCI mounts of spec.dump with their sources, the
+annotations, the sizes (checkpoint, memory pages, rootfs-diff.tar), the
+files the container changed (rootfs-diff.tar: critq rootfs lists them all)
+and removed (deleted.files). A plain dump folder prints the one line
+"no container: a plain dump folder". With --format json the section is
+the "container" member of the object (null for a dump folder).
+
+`
+
 // writeView writes a view in format; inspect adds the container section
 // of the checkpoint at p.
 func (c *cli) writeView(name, p string, v explore.View, format string) error {

@@ -78,7 +78,7 @@ const inspectUsage = `usage: critq inspect [--format text|json] DUMP
 Prints a summary tree like checkpointctl inspect: the process tree with
 command lines, each task's descriptors, sockets, mounts, the namespaces of
 the root task and the statistics of stats-dump.
-` + dumpArgHelp
+` + containerSectionHelp + dumpArgHelp
 
 // openDump opens a dump directory or checkpoint archive; spool asks a
 // compressed archive to copy its pages out in the same pass.
