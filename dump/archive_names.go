@@ -15,3 +15,6 @@ func Decompress(r io.Reader) (io.Reader, func(), error) { return decompress(r) }
 // IsCompressed reports whether the first bytes of an archive are a gzip
 // or zstd magic.
 func IsCompressed(head []byte) bool { return isGzip(head) || isZstd(head) }
+
+// Path is the name the archive was opened with.
+func (a *Archive) Path() string { return a.path }
