@@ -292,8 +292,9 @@ func (c *Checkpoint) fill(files map[string][]byte) error {
 		}
 		setAll(ann, map[*string]string{&c.ID: annCrioID, &c.Image: annCrioImageName, &c.ImageID: annCrioImageRef,
 			&c.PodID: annCrioSandboxID, &c.Pod: annPodName, &c.Namespace: annPodNamespace, &c.PodUID: annPodUID})
-		if c.Created == nil {
-			c.Created = c.parseTime("annotation "+annCrioCreated, ann[annCrioCreated])
+		// CRI-O's creation time is its annotation, as checkpointctl reads it.
+		if t := c.parseTime("annotation "+annCrioCreated, ann[annCrioCreated]); t != nil {
+			c.Created = t
 		}
 		for i := 0; ; i++ {
 			ip := ann[fmt.Sprint(annCrioIP, i)]

@@ -153,7 +153,7 @@ func TestEngines(t *testing.T) {
 			ID:      "7c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
 			Image:   "quay.io/example/counter:2.0",
 			ImageID: "2222222222222222222222222222222222222222222222222222222222222222", ImageRef: "quay.io/example/counter@sha256:1111111111111111111111111111111111111111111111111111111111111111",
-			Runtime: "runc", Created: ptime("2026-11-25T08:00:00Z"), Checkpointed: ptime("2026-11-25T08:30:00.25Z"),
+			Runtime: "runc", Created: ptime("2026-11-25T08:00:00.5Z"), Checkpointed: ptime("2026-11-25T08:30:00.25Z"),
 			Pod: "counter-7d9f", PodID: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", Namespace: "shop",
 			PodUID: "0b6c1f3e-aa11-4b22-9c33-d44e55f66a77", IPs: []string{"10.244.1.23"}}},
 		{"containerd", Checkpoint{Engine: Containerd, Name: "cache",
