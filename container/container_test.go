@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testcorpus"
 )
 
 const testDump = "../testdata/dumps/sleep-plain"
@@ -387,12 +388,9 @@ func TestRootfsEscapes(t *testing.T) {
 // TestSmallMembersOnly checks that reading a plain tar archive reads its
 // small members and not its pages images.
 func TestSmallMembersOnly(t *testing.T) {
-	dir := "/work/shared/corpus/many-vmas"
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CRITQ_REQUIRE_CORPUS") != "" {
-			t.Fatal(err)
-		}
-		dir = testDump
+	dir := testDump
+	if root := testcorpus.Root(t); root != "" {
+		dir = filepath.Join(root, "many-vmas")
 	}
 	p := writeArchive(t, dir, engineRoot(t, "crio"), "")
 	c, err := Open(p, Options{})
