@@ -47,12 +47,8 @@ func member(h *tar.Header) (m Member, ok bool, err error) {
 		return m, false, err
 	}
 	t, known := tarTypes[h.Typeflag]
-	if !known {
-		if h.Typeflag == tar.TypeRegA {
-			t = "file"
-		} else {
-			return m, false, nil
-		}
+	if !known { // archive/tar reports old-style regular files as TypeReg
+		return m, false, nil
 	}
 	if name == "" {
 		name = "."
