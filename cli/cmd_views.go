@@ -78,7 +78,7 @@ const inspectUsage = `usage: critq inspect [--format text|json] DUMP
 Prints a summary tree like checkpointctl inspect: the process tree with
 command lines, each task's descriptors, sockets, mounts, the namespaces of
 the root task and the statistics of stats-dump.
-` + dumpArgHelp
+` + containerSectionHelp + dumpArgHelp
 
 // openDump opens a dump directory or checkpoint archive; spool asks a
 // compressed archive to copy its pages out in the same pass.
@@ -200,10 +200,7 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	case *explore.Inspect:
 		c.warnCmdlines(v.Processes)
 	}
-	if err := explore.Write(c.stdout, v, *format); err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	return c.writeView(name, pos[0], v, *format)
 }
 
 func firstLine(s string) string {

@@ -212,7 +212,7 @@ func (m *Memory) index(f *dump.File) (*pageIndex, error) {
 	if err != nil {
 		s.err = err
 	} else {
-		s.ix, s.err = buildIndex(f.Name, img.Entries, ps)
+		s.ix, s.err = m.checkedIndex(f.Name, img.Entries, ps)
 	}
 	m.indexes[f.Name] = s
 	return s.ix, s.err

@@ -75,6 +75,10 @@ func (d *Dump) varValue(ctx context.Context, adapter types.Adapter, v Var, n *ne
 		return d.imagesMap(adapter, errs), nil
 	case viewContainer:
 		return d.container()
+	case viewRootfs:
+		return d.rootfs()
+	case viewDeletedFiles:
+		return d.deletedFiles()
 	}
 	files := d.d.Kind(v.Kind.Name)
 	if !v.keyed {

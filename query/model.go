@@ -43,6 +43,8 @@ const (
 	viewPagemaps
 	viewImages
 	viewContainer
+	viewRootfs
+	viewDeletedFiles
 )
 
 // Full names of the view messages.
@@ -75,6 +77,10 @@ var viewVars = []Var{
 		Doc: "every file of the dump by name: {name, kind, id, size, raw, entries, extras}"},
 	{Name: "container", view: viewContainer, Type: cel.DynType,
 		Doc: "a checkpoint archive's {config, spec}: config.dump and spec.dump as JSON maps; null for a dump folder"},
+	{Name: "rootfs", view: viewRootfs, Type: cel.DynType,
+		Doc: "a checkpoint archive's rootfs-diff.tar members: {path, type, size, mode, uid, gid, user, group, mtime, link}; null for a dump folder"},
+	{Name: "deleted_files", view: viewDeletedFiles, Type: cel.DynType,
+		Doc: "a checkpoint archive's deleted.files: the paths the container removed; null for a dump folder"},
 }
 
 // singleKinds are the kinds whose images hold one message (CRIU reads them
