@@ -7,9 +7,12 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -234,5 +237,47 @@ func TestArchiveReadStopped(t *testing.T) {
 				t.Errorf("left %s in the temporary folder", ents[0].Name())
 			}
 		})
+	}
+}
+
+// TestRemoveStaleTemp: the temporary folder of a process that is gone, or
+// whose pid another process has now, is removed; that of a live process,
+// of this one, and one whose owner cannot be told are kept.
+func TestRemoveStaleTemp(t *testing.T) {
+	dead := exec.Command(os.Args[0], "-test.run=^$")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	mk := func(name, owner string) string {
+		p := filepath.Join(parent, name)
+		os.Mkdir(p, 0o700)
+		os.WriteFile(filepath.Join(p, "pages-1.img"), []byte("spooled"), 0o600)
+		if owner != "" {
+			os.WriteFile(filepath.Join(p, "owner"), []byte(owner), 0o600)
+		}
+		return p
+	}
+	ppid := os.Getppid()
+	gone := mk(fmt.Sprintf("critq-archive-%d-1", dead.Process.Pid), fmt.Sprintf("%d 123\n", dead.Process.Pid))
+	goneNoOwner := mk(fmt.Sprintf("critq-archive-%d-2", dead.Process.Pid), "")
+	reused := mk(fmt.Sprintf("critq-archive-%d-3", ppid), fmt.Sprintf("%d 1\n", ppid))
+	alive := mk(fmt.Sprintf("critq-archive-%d-4", ppid), "")
+	mine := mk(fmt.Sprintf("critq-archive-%d-5", os.Getpid()), "")
+	old := mk("critq-archive-123456", "")
+	removed := dump.RemoveStaleTemp(parent)
+	want := []string{gone, goneNoOwner}
+	if runtime.GOOS == "linux" {
+		want = append(want, reused)
+	}
+	sort.Strings(removed)
+	sort.Strings(want)
+	if fmt.Sprint(removed) != fmt.Sprint(want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	for _, p := range []string{alive, mine, old} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed", p)
+		}
 	}
 }
