@@ -137,6 +137,9 @@ func runTransform(c *cli, args []string) error {
 		return usageErrorf("transform: --no-backup goes with --in-place")
 	}
 	if o.out != "" {
+		if err := checkOutDir(o.out, dir); err != nil {
+			return err
+		}
 		// Before anything is read: the output must not exist or be empty.
 		ents, err := os.ReadDir(o.out)
 		switch {
