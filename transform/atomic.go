@@ -217,6 +217,10 @@ type InPlaceOptions struct {
 	// Step, when set, is called before each step with its name; tests use
 	// it to interrupt a run.
 	Step func(step string)
+	// Lock is the caller's lock of the dump (LockDump), taken before it
+	// read the dump to plan the change; without it the run takes one,
+	// waiting up to DefaultLockWait.
+	Lock *Lock
 }
 
 func (o *InPlaceOptions) step(s string) {
@@ -227,6 +231,11 @@ func (o *InPlaceOptions) step(s string) {
 
 // ApplyInPlace rewrites the dump in dir with the images of p.
 func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
+	release, err := o.lockFor(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if st, err := Status(dir); err != nil {
 		return err
 	} else if st == Interrupted {
@@ -409,7 +418,15 @@ func Status(dir string) (State, error) {
 // Recover finishes an interrupted in-place transform (the journal was
 // written: the new dump) or removes what a run killed before its commit
 // point left (the old dump). It returns the state it found.
-func Recover(dir string) (State, error) {
+func Recover(dir string) (State, error) { return RecoverWith(dir, InPlaceOptions{}) }
+
+// RecoverWith is Recover under o.Lock (or a lock it takes).
+func RecoverWith(dir string, o InPlaceOptions) (State, error) {
+	release, err := o.lockFor(dir)
+	if err != nil {
+		return Clean, err
+	}
+	defer release()
 	st, err := Status(dir)
 	if err != nil {
 		return st, err
