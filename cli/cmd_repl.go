@@ -44,6 +44,7 @@ func runRepl(c *cli, args []string) error {
 	var format string
 	var cost uint64
 	fs := c.newFlags("repl", replUsage)
+	c.archiveFlags(fs)
 	fs.StringVar(&format, "format", "", "output `format`: pretty (on a terminal), json (elsewhere), ndjson or table")
 	fs.Uint64Var(&cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
 	pos, err := parse(fs, args)
@@ -71,6 +72,7 @@ func runRepl(c *cli, args []string) error {
 	defer ev.Close()
 
 	ints := make(chan os.Signal, 1)
+	c.handlesInterrupt()
 	signal.Notify(ints, os.Interrupt)
 	defer signal.Stop(ints)
 	s := &session{ev: ev, stdout: c.stdout, stderr: c.stderr, interrupts: ints}

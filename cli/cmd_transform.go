@@ -91,6 +91,7 @@ type transformFlags struct {
 func runTransform(c *cli, args []string) error {
 	var o transformFlags
 	fs := c.newFlags("transform", transformUsage)
+	c.archiveFlags(fs)
 	fs.Var(&o.files, "f", "read rules from `file` (repeatable)")
 	fs.Var(&o.rules, "rule", "a rule `'KIND: EXPR'` (repeatable)")
 	fs.StringVar(&o.kind, "kind", "", "with --set or --drop: the `kind` of the rule")
@@ -174,6 +175,7 @@ func runTransform(c *cli, args []string) error {
 	if err != nil {
 		return withCode(exitBadImage, err)
 	}
+	c.handlesInterrupt()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if o.timeout > 0 {

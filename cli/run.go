@@ -13,7 +13,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 
+	"github.com/critq/critq/dump"
 	"github.com/critq/critq/query"
 )
 
@@ -72,6 +74,10 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	env    func(string) string
+
+	limits        dump.Limits // set by the flags of archiveFlags
+	restoreLimits func()
+	interruptible atomic.Bool // see watchSignals
 }
 
 // command is one subcommand of critq.
@@ -103,6 +109,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func (c *cli) main(args []string) int {
+	defer c.watchSignals()()
+	defer func() {
+		if c.restoreLimits != nil {
+			c.restoreLimits()
+		}
+	}()
 	err := c.dispatch(args)
 	if err == nil {
 		return exitOK
@@ -111,6 +123,9 @@ func (c *cli) main(args []string) int {
 	var coded interface{ ExitCode() int }
 	if errors.As(err, &coded) {
 		code = coded.ExitCode()
+	}
+	if errors.Is(err, dump.ErrAborted) {
+		code = exitError // interrupted, not a bad image
 	}
 	if errors.Is(err, errHelp) {
 		return exitOK
