@@ -78,6 +78,7 @@ type cli struct {
 	limits        dump.Limits // set by the flags of archiveFlags
 	restoreLimits func()
 	interruptible atomic.Bool // see watchSignals
+	dying         atomic.Bool // a signal is ending the process
 }
 
 // command is one subcommand of critq.
@@ -116,6 +117,7 @@ func (c *cli) main(args []string) int {
 		}
 	}()
 	err := c.dispatch(args)
+	c.blockIfDying()
 	if err == nil {
 		return exitOK
 	}

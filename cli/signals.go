@@ -29,6 +29,7 @@ func (c *cli) watchSignals() (stop func()) {
 					dump.AbortReads()
 					continue
 				}
+				c.dying.Store(true)
 				dump.CloseArchives()
 				fileout.RemoveTemps()
 				die(sig)
@@ -38,6 +39,15 @@ func (c *cli) watchSignals() (stop func()) {
 	return func() {
 		signal.Stop(ch)
 		close(done)
+	}
+}
+
+// blockIfDying waits for the end of a process that dies of a signal:
+// the command, whose archive was closed under it, neither reports that
+// nor exits with a code of its own.
+func (c *cli) blockIfDying() {
+	if c.dying.Load() {
+		select {}
 	}
 }
 
