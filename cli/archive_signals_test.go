@@ -205,3 +205,25 @@ func TestStaleArchiveTempRemoved(t *testing.T) {
 		t.Errorf("left %v, want only the live process's folder", left)
 	}
 }
+
+// TestArchiveDamagedTrailerCLI: a gzip archive whose CRC is wrong or
+// whose trailer is cut off fails with exit 4 naming the archive, though
+// the tar inside ends before the damage (ps answered with exit 0).
+func TestArchiveDamagedTrailerCLI(t *testing.T) {
+	good, err := os.ReadFile(smallArchive(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crc := append([]byte(nil), good...)
+	crc[len(crc)-8] ^= 1 // the CRC-32 of the gzip trailer
+	for name, data := range map[string][]byte{"crc": crc, "cut": good[:len(good)-4]} {
+		p := filepath.Join(t.TempDir(), name+".tar.gz")
+		os.WriteFile(p, data, 0o600)
+		for _, args := range [][]string{{"ps", p}, {"query", "tasks.size()", p}} {
+			_, errs, code := runCLI(t, nil, args...)
+			if code != exitBadImage || !strings.HasPrefix(errs, "critq: "+p+": damaged archive: ") {
+				t.Errorf("%s: %v: exit %d %q", name, args, code, errs)
+			}
+		}
+	}
+}

@@ -218,5 +218,5 @@ Commands:
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use.\n\n", exitCodesHelp)
+	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use, 'critq help archives' for checkpoint archives.\n\n", exitCodesHelp)
 }
