@@ -14,6 +14,7 @@ import (
 	"github.com/peterh/liner"
 
 	"github.com/critq/critq/batch"
+	"github.com/critq/critq/internal/fileout"
 	"github.com/critq/critq/query"
 	"github.com/critq/critq/repl"
 )
@@ -290,15 +291,8 @@ func saveHistory(ln *liner.State, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "history-*")
-	if err != nil {
+	return fileout.WriteFile(path, 0o600, func(w io.Writer) error {
+		_, err := ln.WriteHistory(w)
 		return err
-	}
-	_, werr := ln.WriteHistory(f)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	})
 }
