@@ -200,12 +200,20 @@ func (g *guard) expect(member string, size int64) error {
 // drain reads the compressed stream past the end of the tar to its end,
 // so that gzip checks its CRC and length and zstd its checksums: a
 // damaged archive is an error even when the tar ended before the damage.
+// Writers pad a tar to a record (10 KiB by default); more than maxTrailing
+// bytes after its end are refused rather than decompressed.
 func (g *guard) drain() error {
-	if _, err := io.Copy(io.Discard, g); err != nil {
+	n, err := io.CopyN(io.Discard, g, maxTrailing+1)
+	switch {
+	case err == io.EOF:
+		return nil
+	case err != nil:
 		return g.a.readError(g, "", err)
 	}
-	return nil
+	return fmt.Errorf("%s: damaged archive: more than %d bytes after the end of the tar", g.a.path, n-1)
 }
+
+const maxTrailing = 1 << 20
 
 // readError is the error of a failed read of the decompressed stream:
 // a bound or an abort as it is, damage named with the archive.
