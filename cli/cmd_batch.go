@@ -69,6 +69,7 @@ type batchOptions struct {
 func runBatchCommand(c *cli, args []string) error {
 	var o batchOptions
 	fs := c.newFlags("batch", batchUsage)
+	c.archiveFlags(fs)
 	fs.StringVar(&o.format, "format", "ndjson", "output `format`: ndjson, json or table")
 	fs.IntVar(&o.jobs, "j", 0, "evaluate `N` dumps at once, on N cores at most (0: the number of cores)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
@@ -127,6 +128,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	case "table":
 		w = &tableWriter{w: stdout}
 	}
+	c.handlesInterrupt()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	// Each dump builds many short-lived values and drops them all when it

@@ -14,6 +14,7 @@ import (
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/codec/critjson"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/fileout"
 	"github.com/critq/critq/magic"
 )
 
@@ -310,12 +311,13 @@ func (c *cli) readInput(path string) (string, []byte, error) {
 	return name, data, nil
 }
 
-// output is where a command writes: stdout, or a temporary file in the
-// directory of the destination that replaces it once complete.
+// output is where a command writes: stdout, or the destination as package
+// fileout writes it (a regular file replaced once complete, a device or
+// FIFO written in place).
 type output struct {
 	w      io.Writer
 	stdout bool
-	f      *os.File
+	f      *fileout.File
 	path   string
 	err    error // first write error
 }
@@ -324,22 +326,17 @@ func (c *cli) createOutput(path string) (*output, error) {
 	if path == "" || path == "-" {
 		return &output{w: c.stdout, stdout: true, path: "<stdout>"}, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	f, err := fileout.Create(path, mode)
 	if err != nil {
 		var perr *os.PathError
 		if errors.As(err, &perr) {
 			err = perr.Err
 		}
 		return nil, withCode(exitError, fmt.Errorf("%s: cannot create: %w", path, err))
-	}
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, withCode(exitError, err)
 	}
 	return &output{w: f, f: f, path: path}, nil
 }
@@ -356,24 +353,18 @@ func (o *output) Write(b []byte) (int, error) {
 }
 
 // finish ends the output after a command's work ended with err: on success
-// the temporary file is synced and renamed into place, on failure removed.
-// Write failures exit with exitError, anything else with exitBadImage
-// unless it carries a code.
+// the file is committed (synced and renamed into place), on failure the
+// temporary file is removed. Write failures exit with exitError, anything
+// else with exitBadImage unless it carries a code.
 func (o *output) finish(err error) error {
-	if err == nil && o.f != nil {
-		if err = o.f.Sync(); err == nil {
-			err = o.f.Close()
-		}
+	if o.f != nil {
 		if err == nil {
-			err = os.Rename(o.f.Name(), o.path)
+			if cerr := o.f.Commit(); cerr != nil {
+				err = fmt.Errorf("%s: %w", o.path, cerr)
+				o.err = err
+			}
 		}
-		if err != nil {
-			o.err = err
-		}
-	}
-	if err != nil && o.f != nil {
-		o.f.Close()
-		os.Remove(o.f.Name())
+		o.f.Abort()
 	}
 	switch {
 	case err == nil:

@@ -43,6 +43,7 @@ func runMem(c *cli, args []string) error {
 		return runMemSearch(c, args[1:])
 	}
 	fs := c.newFlags("mem", memUsage)
+	c.archiveFlags(fs)
 	pageSize := fs.Int("page-size", 0, "page size of the dump (default: from the dump)")
 	raw := fs.Bool("raw", false, "write the bytes as they are instead of a hexdump")
 	pos, err := parse(fs, args)
@@ -211,6 +212,7 @@ read.
 
 func runMemSearch(c *cli, args []string) error {
 	fs := c.newFlags("mem search", memSearchUsage)
+	c.archiveFlags(fs)
 	isRegex := fs.Bool("regex", false, "PATTERN is a regular expression")
 	isHex := fs.Bool("hex", false, "PATTERN is bytes in hex")
 	pidFlag := fs.Uint("p", 0, "search only the task with this pid")

@@ -59,6 +59,7 @@ type queryFlags struct {
 func runQuery(c *cli, args []string) error {
 	var o queryFlags
 	fs := c.newFlags("query", queryUsage)
+	c.archiveFlags(fs)
 	fs.StringVar(&o.format, "format", "", "output `format`: pretty, json, ndjson, table or raw")
 	fs.StringVar(&o.script, "f", "", "run the named queries of `script` (- for stdin) over every DUMP (critq batch -h)")
 	fs.IntVar(&o.jobs, "j", 0, "with -f: evaluate `N` dumps at once (0: the number of cores)")
@@ -102,6 +103,7 @@ func runQuery(c *cli, args []string) error {
 	if err != nil {
 		return withCode(exitCompile, err)
 	}
+	c.handlesInterrupt()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dumps := pos[1:]

@@ -14,6 +14,7 @@ import (
 	"github.com/peterh/liner"
 
 	"github.com/critq/critq/batch"
+	"github.com/critq/critq/internal/fileout"
 	"github.com/critq/critq/query"
 	"github.com/critq/critq/repl"
 )
@@ -44,6 +45,7 @@ func runRepl(c *cli, args []string) error {
 	var format string
 	var cost uint64
 	fs := c.newFlags("repl", replUsage)
+	c.archiveFlags(fs)
 	fs.StringVar(&format, "format", "", "output `format`: pretty (on a terminal), json (elsewhere), ndjson or table")
 	fs.Uint64Var(&cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
 	pos, err := parse(fs, args)
@@ -71,6 +73,7 @@ func runRepl(c *cli, args []string) error {
 	defer ev.Close()
 
 	ints := make(chan os.Signal, 1)
+	c.handlesInterrupt()
 	signal.Notify(ints, os.Interrupt)
 	defer signal.Stop(ints)
 	s := &session{ev: ev, stdout: c.stdout, stderr: c.stderr, interrupts: ints}
@@ -288,15 +291,8 @@ func saveHistory(ln *liner.State, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "history-*")
-	if err != nil {
+	return fileout.WriteFile(path, 0o600, func(w io.Writer) error {
+		_, err := ln.WriteHistory(w)
 		return err
-	}
-	_, werr := ln.WriteHistory(f)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	})
 }

@@ -84,11 +84,14 @@ type transformFlags struct {
 	allowEmpty bool
 	timeout    time.Duration
 	cost       uint64
+	lockWait   time.Duration
+	noWait     bool
 }
 
 func runTransform(c *cli, args []string) error {
 	var o transformFlags
 	fs := c.newFlags("transform", transformUsage)
+	c.archiveFlags(fs)
 	fs.Var(&o.files, "f", "read rules from `file` (repeatable)")
 	fs.Var(&o.rules, "rule", "a rule `'KIND: EXPR'` (repeatable)")
 	fs.StringVar(&o.kind, "kind", "", "with --set or --drop: the `kind` of the rule")
@@ -104,6 +107,7 @@ func runTransform(c *cli, args []string) error {
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "accept rules that change nothing")
 	fs.DurationVar(&o.timeout, "timeout", query.DefaultRuleTimeout, "stop the evaluation after `duration`")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultRuleCostLimit, "limit of the cost of one rule on one entry")
+	o.lockFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -112,7 +116,12 @@ func runTransform(c *cli, args []string) error {
 		if len(pos) > 0 {
 			return usageErrorf("transform: --recover takes only the dump")
 		}
-		return c.recoverDump(o.recover)
+		lock, err := c.lockDump(o.recover, &o)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		return c.recoverDump(o.recover, lock)
 	}
 	srcs, pos, err := o.ruleSources(pos)
 	if err != nil {
@@ -137,6 +146,9 @@ func runTransform(c *cli, args []string) error {
 		return usageErrorf("transform: --no-backup goes with --in-place")
 	}
 	if o.out != "" {
+		if err := checkOutDir(o.out, dir); err != nil {
+			return err
+		}
 		// Before anything is read: the output must not exist or be empty.
 		ents, err := os.ReadDir(o.out)
 		switch {
@@ -151,10 +163,19 @@ func runTransform(c *cli, args []string) error {
 	if err != nil {
 		return withCode(exitCompile, err)
 	}
+	var lock *transform.Lock
+	if o.inPlace {
+		// From reading the dump to the end: a second writer waits.
+		if lock, err = c.lockDump(dir, &o); err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	d, err := dump.Open(dir)
 	if err != nil {
 		return withCode(exitBadImage, err)
 	}
+	c.handlesInterrupt()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if o.timeout > 0 {
@@ -190,7 +211,7 @@ func runTransform(c *cli, args []string) error {
 		return withCode(exitError, err)
 	}
 	if o.inPlace {
-		err = transform.ApplyInPlace(dir, plan, transform.InPlaceOptions{NoBackup: o.noBackup})
+		err = transform.ApplyInPlace(dir, plan, transform.InPlaceOptions{NoBackup: o.noBackup, Lock: lock})
 	} else {
 		err = transform.WriteDir(dir, o.out, plan, transform.WriteOptions{Link: o.link})
 	}
@@ -315,8 +336,8 @@ func buildPlan(d *dump.Dump, res *query.RuleResult) (*transform.Plan, error) {
 }
 
 // recoverDump finishes or rolls back an interrupted in-place transform.
-func (c *cli) recoverDump(dir string) error {
-	st, err := transform.Recover(dir)
+func (c *cli) recoverDump(dir string, lock *transform.Lock) error {
+	st, err := transform.RecoverWith(dir, transform.InPlaceOptions{Lock: lock})
 	if err != nil {
 		return withCode(exitError, err)
 	}

@@ -159,6 +159,7 @@ func viewError(err error) error {
 
 func (c *cli) runView(name, usage string, args []string, get func(*explore.Explorer, uint32) (explore.View, error)) error {
 	fs := c.newFlags(name, usage)
+	c.archiveFlags(fs)
 	format := formatFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {

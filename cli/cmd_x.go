@@ -27,6 +27,7 @@ size, not always 4096 bytes.
 
 func runX(c *cli, args []string) error {
 	fs := c.newFlags("x", xUsage)
+	c.archiveFlags(fs)
 	format := formatFlag(fs)
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 
+	"github.com/critq/critq/dump"
 	"github.com/critq/critq/query"
 )
 
@@ -72,6 +74,11 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	env    func(string) string
+
+	limits        dump.Limits // set by the flags of archiveFlags
+	restoreLimits func()
+	interruptible atomic.Bool // see watchSignals
+	dying         atomic.Bool // a signal is ending the process
 }
 
 // command is one subcommand of critq.
@@ -103,7 +110,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func (c *cli) main(args []string) int {
+	defer c.watchSignals()()
+	defer func() {
+		if c.restoreLimits != nil {
+			c.restoreLimits()
+		}
+	}()
 	err := c.dispatch(args)
+	c.blockIfDying()
 	if err == nil {
 		return exitOK
 	}
@@ -111,6 +125,9 @@ func (c *cli) main(args []string) int {
 	var coded interface{ ExitCode() int }
 	if errors.As(err, &coded) {
 		code = coded.ExitCode()
+	}
+	if errors.Is(err, dump.ErrAborted) {
+		code = exitError // interrupted, not a bad image
 	}
 	if errors.Is(err, errHelp) {
 		return exitOK
@@ -201,5 +218,5 @@ Commands:
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use.\n\n", exitCodesHelp)
+	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use, 'critq help archives' for checkpoint archives.\n\n", exitCodesHelp)
 }

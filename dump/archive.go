@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +16,16 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// ArchiveOptions configure OpenArchive.
+// ArchiveOptions configure OpenArchive. The bounds are checked against
+// the sizes in the tar headers before a member's data is read, so an
+// archive that passes one fails at once; zero means the bound of
+// DefaultLimits.
 type ArchiveOptions struct {
 	// SpoolPages copies the pages images of a compressed archive to a
 	// temporary folder during the one pass that reads the archive, for
@@ -29,9 +34,19 @@ type ArchiveOptions struct {
 	SpoolPages bool
 	// TempDir is where pages are spooled; "" means os.TempDir().
 	TempDir string
-	// MaxMeta bounds the bytes of the other images kept in memory; 0
-	// means 1 GiB.
+	// MaxBytes bounds the bytes a compressed archive decompresses to
+	// (every member, kept or not, and the tar's own blocks).
+	MaxBytes int64
+	// MaxMeta bounds the bytes of the images other than pages, which a
+	// compressed archive keeps in memory.
 	MaxMeta int64
+	// MaxSpool bounds the bytes of pages images copied to TempDir.
+	MaxSpool int64
+	// MaxMembers bounds the number of members of the tar.
+	MaxMembers int
+	// Context, when set, stops the reading of the archive (an
+	// ErrAborted error) when it is done.
+	Context context.Context
 }
 
 // Archive is a container checkpoint archive as Podman, CRI-O and
@@ -58,8 +73,13 @@ type Archive struct {
 	mu      sync.Mutex
 	members map[string]*member
 	names   []string // sorted
-	tmp     string
 	spooled bool
+	spool   int64 // bytes spooled
+
+	tmpMu sync.Mutex // guards tmp, which CloseArchives may remove during a read
+	tmp   string
+
+	abort atomic.Pointer[error] // set by AbortReads: stops the read under way
 }
 
 type member struct {
@@ -101,10 +121,9 @@ func OpenArchive(p string, opts ArchiveOptions) (*Archive, error) {
 // Close; a compressed one is read once (twice when pages images are spooled
 // later).
 func NewArchive(r io.ReaderAt, size int64, name string, opts ArchiveOptions) (*Archive, error) {
-	if opts.MaxMeta <= 0 {
-		opts.MaxMeta = 1 << 30
-	}
+	opts.setDefaults()
 	a := &Archive{path: name, opts: opts, ra: r, size: size, members: map[string]*member{}}
+	track(a)
 	var head [4]byte
 	n, _ := r.ReadAt(head[:], 0)
 	a.gz = isGzip(head[:n]) || isZstd(head[:n])
@@ -200,13 +219,16 @@ func header(h *tar.Header) (string, error) {
 func (a *Archive) indexTar() error {
 	sr := io.NewSectionReader(a.ra, 0, a.size)
 	tr := tar.NewReader(sr)
-	for {
+	for n := 1; ; n++ {
 		h, err := tr.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.path, err)
+		}
+		if err := a.checkMembers(n); err != nil {
+			return err
 		}
 		name, err := header(h)
 		if err != nil {
@@ -244,7 +266,8 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	head, _ := br.Peek(4)
 	if isZstd(head) {
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxZstdMemory),
+			zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -260,20 +283,23 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 // stream reads a compressed archive once: metadata into memory, pages
 // images to the temporary folder when spool is set.
 func (a *Archive) stream(spool bool) error {
-	r, done, err := decompress(io.NewSectionReader(a.ra, 0, a.size))
+	r, done, err := a.decompress()
 	if err != nil {
-		return fmt.Errorf("%s: %w", a.path, err)
+		return err
 	}
 	defer done()
 	tr := tar.NewReader(r)
 	var meta int64
-	for {
+	for n := 1; ; n++ {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", a.path, err)
+			return a.readError(r, "", err)
+		}
+		if err := a.checkHeader(r, n, h); err != nil {
+			return err
 		}
 		name, err := header(h)
 		if err != nil {
@@ -288,34 +314,43 @@ func (a *Archive) stream(spool bool) error {
 		case isPages(name):
 			if spool {
 				if m.spool, err = a.spoolOne(name, tr, h.Size); err != nil {
-					return err
+					return a.readError(r, name, err)
 				}
 			}
 		default:
 			if meta += h.Size; meta > a.opts.MaxMeta {
-				return fmt.Errorf("%s: more than %d bytes of images besides pages", a.path, a.opts.MaxMeta)
+				return a.limitError(name, "images besides pages kept in memory", meta, a.opts.MaxMeta, "max-meta")
 			}
 			m.data = make([]byte, h.Size)
 			if _, err := io.ReadFull(tr, m.data); err != nil {
-				return fmt.Errorf("%s: %s: %w", a.path, name, err)
+				return a.readError(r, name, err)
 			}
 		}
 		a.add(m)
+	}
+	if err := r.drain(); err != nil {
+		return err
 	}
 	a.spooled = spool
 	return nil
 }
 
 func (a *Archive) spoolOne(name string, r io.Reader, size int64) (string, error) {
+	if a.spool += size; a.spool > a.opts.MaxSpool {
+		return "", a.limitError(name, "pages copied to the temporary folder", a.spool, a.opts.MaxSpool, "max-spool")
+	}
+	a.tmpMu.Lock()
 	if a.tmp == "" {
-		dir, err := os.MkdirTemp(a.opts.TempDir, "critq-archive-")
+		dir, err := makeTemp(a.opts.TempDir)
 		if err != nil {
+			a.tmpMu.Unlock()
 			return "", err
 		}
 		a.tmp = dir
 	}
 	p := filepath.Join(a.tmp, path.Base(name))
-	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	a.tmpMu.Unlock()
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return "", err
 	}
@@ -327,7 +362,8 @@ func (a *Archive) spoolOne(name string, r io.Reader, size int64) (string, error)
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: %s: %w", a.path, name, err)
+		os.Remove(p)
+		return "", err
 	}
 	return p, nil
 }
@@ -338,7 +374,7 @@ func (a *Archive) spoolPages() error {
 	if a.spooled {
 		return nil
 	}
-	r, done, err := decompress(io.NewSectionReader(a.ra, 0, a.size))
+	r, done, err := a.decompress()
 	if err != nil {
 		return err
 	}
@@ -350,7 +386,10 @@ func (a *Archive) spoolPages() error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", a.path, err)
+			return a.readError(r, "", err)
+		}
+		if err := a.checkHeader(r, 0, h); err != nil {
+			return err
 		}
 		name, err := header(h)
 		if err != nil || name == "" || !isPages(name) {
@@ -358,9 +397,12 @@ func (a *Archive) spoolPages() error {
 		}
 		if m := a.members[name]; m != nil && m.spool == "" {
 			if m.spool, err = a.spoolOne(name, tr, h.Size); err != nil {
-				return err
+				return a.readError(r, name, err)
 			}
 		}
+	}
+	if err := r.drain(); err != nil {
+		return err
 	}
 	a.spooled = true
 	return nil
@@ -375,12 +417,15 @@ func (a *Archive) Close() error {
 		err = a.c.Close()
 		a.c = nil
 	}
+	a.tmpMu.Lock()
 	if a.tmp != "" {
 		if rerr := os.RemoveAll(a.tmp); err == nil {
 			err = rerr
 		}
 		a.tmp = ""
 	}
+	a.tmpMu.Unlock()
+	untrack(a)
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/fileout"
 )
 
 // Plan holds the new bytes of the images a transform changes, by file name.
@@ -60,6 +61,14 @@ type WriteOptions struct {
 func WriteDir(src, out string, p *Plan, o WriteOptions) error {
 	if err := p.verify(); err != nil {
 		return err
+	}
+	// A link names the folder to make: MkdirAll of a dangling link fails.
+	out, err := fileout.Resolve(out)
+	if err != nil {
+		return err
+	}
+	if fileout.Within(out, src) {
+		return fmt.Errorf("%s: the output is inside the dump %s", out, src)
 	}
 	if ents, err := os.ReadDir(out); err == nil && len(ents) > 0 {
 		return fmt.Errorf("%s: output directory is not empty", out)
@@ -170,38 +179,7 @@ func copyFileSync(src, dst string) error {
 // writeAtomic writes path through fill into a temporary file beside it,
 // syncs it and renames it into place; on failure nothing is left behind.
 func writeAtomic(path string, mode fs.FileMode, fill func(io.Writer) error) error {
-	tmp := tempName(path)
-	if err := writeSynced(tmp, os.O_EXCL, mode, fill); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// writeSynced creates (or with os.O_TRUNC replaces) path with mode, fills
-// and syncs it.
-func writeSynced(path string, flag int, mode fs.FileMode, fill func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, mode)
-	if err != nil {
-		return err
-	}
-	// The umask may have narrowed the mode: the new file has the old one's.
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	err = fill(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fileout.WriteFile(path, mode, fill)
 }
 
 // modeOf returns the permissions of the file at path, or 0644 when it
@@ -213,19 +191,12 @@ func modeOf(path string) fs.FileMode {
 	return 0o644
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+func syncDir(dir string) error { return fileout.SyncDir(dir) }
 
 // tempName is where a new file is written before it is renamed: hidden, and
 // claimed by no kind, so a reader of the dump never mistakes it for an image.
 func tempName(path string) string {
-	return filepath.Join(filepath.Dir(path), ".critq-new."+filepath.Base(path))
+	return filepath.Join(filepath.Dir(path), fileout.TempPrefix+filepath.Base(path))
 }
 
 // In-place rewrites.
@@ -246,6 +217,10 @@ type InPlaceOptions struct {
 	// Step, when set, is called before each step with its name; tests use
 	// it to interrupt a run.
 	Step func(step string)
+	// Lock is the caller's lock of the dump (LockDump), taken before it
+	// read the dump to plan the change; without it the run takes one,
+	// waiting up to DefaultLockWait.
+	Lock *Lock
 }
 
 func (o *InPlaceOptions) step(s string) {
@@ -256,6 +231,11 @@ func (o *InPlaceOptions) step(s string) {
 
 // ApplyInPlace rewrites the dump in dir with the images of p.
 func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
+	release, err := o.lockFor(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if st, err := Status(dir); err != nil {
 		return err
 	} else if st == Interrupted {
@@ -304,7 +284,7 @@ func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
 
 func writeTemp(path string, data []byte) error {
 	tmp := tempName(path)
-	err := writeSynced(tmp, os.O_TRUNC, modeOf(path), func(w io.Writer) error {
+	err := writeAtomic(tmp, modeOf(path), func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -428,7 +408,7 @@ func Status(dir string) (State, error) {
 		return Clean, err
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".critq-new.") {
+		if strings.HasPrefix(e.Name(), fileout.TempPrefix) {
 			return Leftovers, nil
 		}
 	}
@@ -438,7 +418,15 @@ func Status(dir string) (State, error) {
 // Recover finishes an interrupted in-place transform (the journal was
 // written: the new dump) or removes what a run killed before its commit
 // point left (the old dump). It returns the state it found.
-func Recover(dir string) (State, error) {
+func Recover(dir string) (State, error) { return RecoverWith(dir, InPlaceOptions{}) }
+
+// RecoverWith is Recover under o.Lock (or a lock it takes).
+func RecoverWith(dir string, o InPlaceOptions) (State, error) {
+	release, err := o.lockFor(dir)
+	if err != nil {
+		return Clean, err
+	}
+	defer release()
 	st, err := Status(dir)
 	if err != nil {
 		return st, err
@@ -452,7 +440,7 @@ func Recover(dir string) (State, error) {
 			return st, err
 		}
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".critq-new.") {
+			if strings.HasPrefix(e.Name(), fileout.TempPrefix) {
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 					return st, err
 				}

@@ -61,6 +61,12 @@ func Decode(doc []byte, o Options) (*Image, error) {
 	var name []byte
 	err := d.object(func(key []byte, at int) error {
 		switch string(key) {
+		case "magic", "entries":
+			if (key[0] == 'm' && magicAt >= 0) || (key[0] == 'e' && entriesAt >= 0) {
+				return d.valueErr(at, "duplicate key %q", key)
+			}
+		}
+		switch string(key) {
 		case "magic":
 			magicAt = d.pos
 			var err error
@@ -104,6 +110,9 @@ func Decode(doc []byte, o Options) (*Image, error) {
 	err = d.array(func(i int) error {
 		d.push("", i)
 		defer d.pop()
+		if i > 0 && k.OneEntry() {
+			return d.valueErr(d.pos, "a %s image holds one entry (CRIU reads only the first)", k.Name)
+		}
 		e, err := d.entry(k, i, len(img.Entries) > 0 && img.chunked())
 		if err != nil {
 			return err
@@ -201,7 +210,10 @@ func (d *decoder) message(dst []byte, p *msgPlan, depth int, extraOK bool) ([]by
 	err := d.object(func(key []byte, at int) error {
 		f := p.byName[string(key)]
 		if f == nil {
-			if extraOK && string(key) == "extra" && extraAt < 0 {
+			if extraOK && string(key) == "extra" {
+				if extraAt >= 0 {
+					return d.valueErr(at, "duplicate key \"extra\"")
+				}
 				extraAt = d.pos
 				return d.skip(depth + 1)
 			}
@@ -634,6 +646,7 @@ func (d *decoder) objectKeys(fields map[string]*[]byte) error {
 	if d.peek() != '{' {
 		return d.valueErr(d.pos, "expected an object, got %s", d.kindOf())
 	}
+	seen := map[string]bool{}
 	return d.object(func(key []byte, at int) error {
 		d.push(string(key), -1)
 		defer d.pop()
@@ -641,6 +654,10 @@ func (d *decoder) objectKeys(fields map[string]*[]byte) error {
 		if !ok {
 			return d.valueErr(at, "unknown key")
 		}
+		if seen[string(key)] {
+			return d.valueErr(at, "duplicate key")
+		}
+		seen[string(key)] = true
 		b, err := d.data(true)
 		*dst = b
 		return err

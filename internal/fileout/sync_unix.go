@@ -1,0 +1,5 @@
+//go:build !windows
+
+package fileout
+
+func syncDirError(err error) error { return err }

@@ -1,0 +1,86 @@
+package transform
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// An in-place transform holds an exclusive lock on the dump folder for
+// its whole transaction, from reading the dump to removing the journal,
+// so that two writers never interleave: the second waits, or fails.
+// The lock is flock(2) on the folder itself (no lock file is left in the
+// dump); the kernel drops it when its holder dies. Where flock is missing
+// (Windows) LockDump does not lock.
+
+// ErrLocked is the error of LockDump when another writer holds the lock.
+var ErrLocked = errors.New("another critq transform is writing this dump")
+
+// DefaultLockWait is how long ApplyInPlace and Recover wait for the lock
+// when the caller holds none.
+const DefaultLockWait = 30 * time.Second
+
+// Lock is an exclusive lock on a dump folder.
+type Lock struct {
+	f   *os.File
+	dir string
+}
+
+// LockDump takes the lock of the dump in dir, waiting up to wait for
+// another holder to release it (0: not at all; a negative wait: for as
+// long as it takes). waiting, when set, is called once if the lock is
+// held by another.
+func LockDump(dir string, wait time.Duration, waiting func()) (*Lock, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	pause := 10 * time.Millisecond
+	for first := true; ; first = false {
+		ok, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: lock: %w", dir, err)
+		}
+		if ok {
+			return &Lock{f: f, dir: dir}, nil
+		}
+		if wait == 0 || wait > 0 && time.Now().After(deadline) {
+			f.Close()
+			if wait == 0 {
+				return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+			}
+			return nil, fmt.Errorf("%s: %w: gave up after %v", dir, ErrLocked, wait)
+		}
+		if first && waiting != nil {
+			waiting()
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close() // closing the last descriptor drops the flock
+	l.f = nil
+	return err
+}
+
+// lockFor returns o.Lock, or a lock of dir taken now (with release to
+// call at the end).
+func (o *InPlaceOptions) lockFor(dir string) (release func(), err error) {
+	if o.Lock != nil {
+		return func() {}, nil
+	}
+	l, err := LockDump(dir, DefaultLockWait, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Unlock() }, nil
+}
