@@ -128,7 +128,7 @@ func (c *cli) warnCmdlines(roots []*explore.PsNode) {
 	var walk func(ns []*explore.PsNode)
 	walk = func(ns []*explore.PsNode) {
 		for _, p := range ns {
-			if p.CmdlineError != "" {
+			if p.CmdlineError != "" && !p.CmdlineMissing {
 				if first == nil {
 					first = p
 				}
@@ -203,7 +203,7 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	if err := explore.Write(c.stdout, v, *format); err != nil {
 		return withCode(exitError, err)
 	}
-	return nil
+	return c.warnMissing(e.Model())
 }
 
 func firstLine(s string) string {

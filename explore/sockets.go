@@ -1,7 +1,6 @@
 package explore
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -55,7 +55,7 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 		if !t.HasMemory() {
 			continue
 		}
-		fds, err := e.fdinfo(t.PID)
+		fds, err := e.fdinfo(t)
 		if err != nil {
 			return nil, err
 		}
@@ -64,25 +64,14 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 		}
 	}
 	queued := map[uint32]uint64{}
-	if err := eachMessage(e.d, "SK_QUEUES", func(p *images.SkPacketEntry) { queued[p.GetIdFor()] += uint64(p.GetLength()) }); err != nil {
+	if err := model.Each(e.d, "SK_QUEUES", func(p *images.SkPacketEntry) { queued[p.GetIdFor()] += uint64(p.GetLength()) }); err != nil {
 		return nil, err
 	}
-	var order codec.ByteOrder = binary.LittleEndian
-	var files []*images.FileEntry
-	for _, f := range e.d.Kind("FILES") {
-		img, err := f.Image()
-		if err != nil {
-			return nil, err
-		}
-		order = img.Header.Order
-		msgs, err := f.Messages()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			files = append(files, m.(*images.FileEntry))
-		}
+	idx, err := e.md.Files()
+	if err != nil {
+		return nil, err
 	}
+	order, files := idx.Order, idx.List
 	v := &Sockets{Sockets: []Socket{}}
 	for _, fe := range files {
 		var s Socket
@@ -134,14 +123,13 @@ func sockType(t uint32) string {
 	return strconv.Itoa(int(t))
 }
 
+// unixName is a unix socket's name as ss prints it: [model.UnixName], "*"
+// for an unnamed socket.
 func unixName(b []byte) string {
-	switch {
-	case len(b) == 0:
-		return "*"
-	case b[0] == 0:
-		return "@" + string(b[1:])
+	if s := model.UnixName(b); s != "" {
+		return s
 	}
-	return string(b)
+	return "*"
 }
 
 func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) (Socket, error) {
@@ -158,11 +146,11 @@ func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) (So
 		s.SendQ = uint64(sk.GetBacklog())
 	}
 	if f := e.d.File(fmt.Sprintf("tcp-stream-%x.img", sk.GetIno())); f != nil {
-		m, err := f.First()
+		ts, err := model.First[*images.TcpStreamEntry](f)
 		if err != nil {
 			return s, err
 		}
-		if ts, ok := m.(*images.TcpStreamEntry); ok {
+		if ts != nil {
 			s.RecvQ, s.SendQ = uint64(ts.GetInqLen()), uint64(ts.GetOutqLen())
 		}
 	}

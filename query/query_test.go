@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
@@ -128,7 +129,7 @@ func execVMAs(t *testing.T, dir string) []ownedVMA {
 		t.Fatal(err)
 	}
 	var out []ownedVMA
-	ps, err := messagesOf[*images.PstreeEntry](d, "PSTREE")
+	ps, err := model.Messages[*images.PstreeEntry](d.File("pstree.img"))
 	if err != nil {
 		t.Fatal(err)
 	}
