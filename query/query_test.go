@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/model"
 	"github.com/critq/critq/internal/testcorpus"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
 )
