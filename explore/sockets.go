@@ -91,8 +91,10 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 			}
 		case fe.GetNlsk() != nil:
 			n := fe.GetNlsk()
-			s = Socket{Netid: "nl", State: "UNCONN", Ino: n.GetIno(), Local: fmt.Sprintf("%d:%d", n.GetProtocol(), n.GetPortid()),
-				Peer: fmt.Sprintf("*:%d", n.GetDstPortid())}
+			s = Socket{Netid: "nl", State: "UNCONN", Ino: n.GetIno(), Local: nlProto(n.GetProtocol()) + ":" + e.nlPortid(n.GetPortid()), Peer: "*"}
+			if n.GetState() == nlConnected {
+				s.Peer = fmt.Sprintf("%d:%d", n.GetDstGroup(), int32(n.GetDstPortid()))
+			}
 		case fe.GetPsk() != nil:
 			p := fe.GetPsk()
 			s = Socket{Netid: "p_" + sockType(p.GetType()), State: "UNCONN", Local: fmt.Sprintf("%d:%d", p.GetProtocol(), p.GetIfindex()), Peer: "*"}
@@ -195,4 +197,34 @@ func (v *Sockets) Text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// nlConnected is a connected netlink socket's state (NETLINK_CONNECTED).
+const nlConnected = 1
+
+// nlProtos are ss's names of the netlink protocols (iproute2's
+// nl_proto_n2a).
+var nlProtos = map[uint32]string{0: "rtnl", 1: "unused", 2: "usersock", 3: "fw", 4: "tcpdiag", 5: "nflog", 6: "xfrm",
+	7: "selinux", 8: "iscsi", 9: "audit", 10: "fiblookup", 11: "connector", 12: "nft", 13: "ip6fw", 14: "dec-rt",
+	15: "uevent", 16: "genl", 18: "scsi-trans", 19: "ecryptfs", 20: "rdma", 21: "crypto", 22: "smc"}
+
+// nlProto names a netlink protocol as ss does: its name, else its number.
+func nlProto(p uint32) string {
+	if s, ok := nlProtos[p]; ok {
+		return s
+	}
+	return strconv.FormatUint(uint64(p), 10)
+}
+
+// nlPortid names a netlink port as ss does: "kernel" for 0, COMM/PID for
+// the pid of a task (of the dump), else the port id as the signed number
+// ss prints (an autobound port is negative).
+func (e *Explorer) nlPortid(id uint32) string {
+	if id == 0 {
+		return "kernel"
+	}
+	if t := e.byPID[id]; t != nil && int32(id) > 0 && t.Core != nil {
+		return t.Comm() + "/" + strconv.FormatUint(uint64(id), 10)
+	}
+	return strconv.FormatInt(int64(int32(id)), 10)
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -217,4 +218,68 @@ func (m *Model) Pages(id uint64) error {
 		return nil
 	}
 	return m.missingErr(fileName("PAGES", id), "the pages its pagemaps put there")
+}
+
+// Thread is one thread of a task: its tid, its core (nil when
+// core-TID.img is missing) and what the views show of it.
+type Thread struct {
+	TID  uint32
+	Core *images.CoreEntry
+	// Comm is thread_core.comm; for the main thread of a core without
+	// one, the task's comm (core.tc.comm); "" when unknown.
+	Comm string
+	// Sigmask is the blocked signals (thread_core.blk_sigset, for an old
+	// main thread core.tc.blk_sigset), bit N-1 for signal N.
+	Sigmask uint64
+	// Pending is the numbers of the signals queued for the thread alone
+	// (thread_core.signals_p): the si_signo of each siginfo, the first
+	// int of the kernel's siginfo_t in the dumping host's byte order.
+	Pending []uint32
+}
+
+// Threads returns the threads of task in pstree.img's order, each with its
+// core. A task whose pstree entry lists no thread, and a zombie, is its one
+// main thread: CRIU dumps no thread of a zombie (and the threads of its
+// pstree entry are what its memory held, zdtm-zombie00). A missing core is
+// recorded (see Missing) and leaves the thread's Core nil.
+func (m *Model) Threads(t *Task) ([]Thread, error) {
+	tids := t.Threads
+	if alive, ok := m.Alive(t); len(tids) == 0 || ok && !alive {
+		tids = []uint32{t.PID}
+	}
+	out := make([]Thread, 0, len(tids))
+	for _, tid := range tids {
+		var c *images.CoreEntry
+		var err error
+		if tid == t.PID {
+			c, err = m.Core(t)
+		} else {
+			c, err = m.ThreadCore(t.PID, tid)
+		}
+		if err != nil && !IsMissing(err) {
+			return nil, err
+		}
+		th := Thread{TID: tid, Core: c, Comm: c.GetThreadCore().GetComm(), Sigmask: c.GetThreadCore().GetBlkSigset(), Pending: []uint32{}}
+		if tid == t.PID {
+			if th.Comm == "" {
+				th.Comm = c.GetTc().GetComm()
+			}
+			if tc := c.GetThreadCore(); tc == nil || tc.BlkSigset == nil {
+				th.Sigmask = c.GetTc().GetBlkSigset()
+			}
+		}
+		if sigs := c.GetThreadCore().GetSignalsP().GetSignals(); len(sigs) > 0 {
+			order := binary.ByteOrder(binary.LittleEndian)
+			if img, err := m.d.FileFor("CORE", uint64(tid)).Image(); err == nil {
+				order = img.Header.Order
+			}
+			for _, s := range sigs {
+				if b := s.GetSiginfo(); len(b) >= 4 {
+					th.Pending = append(th.Pending, order.Uint32(b))
+				}
+			}
+		}
+		out = append(out, th)
+	}
+	return out, nil
 }

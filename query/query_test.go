@@ -325,7 +325,7 @@ func TestVars(t *testing.T) {
 			t.Errorf("Vars(): %s has type %v, doc %q", v.Name, v.Type, v.Doc)
 		}
 	}
-	for _, name := range []string{"tasks", "vmas", "fds", "files", "sockets", "mounts", "pagemaps", "images", "pstree", "core", "mm", "fdinfo", "inventory", "ids", "fs"} {
+	for _, name := range []string{"tasks", "vmas", "fds", "files", "sockets", "mounts", "pagemaps", "threads", "images", "pstree", "core", "mm", "fdinfo", "inventory", "ids", "fs"} {
 		if !seen[name] {
 			t.Errorf("Vars() lacks %s", name)
 		}
