@@ -35,6 +35,11 @@ NO_COLOR is set) is the default on a terminal, json (compact, crit's plain
 values) elsewhere; ndjson prints one list element per line; table prints a
 list of messages as columns; raw prints strings and bytes unquoted. With
 several dumps each result is tagged with its dump.
+
+A result that needed an image the dump does not have (or memory on a
+damaged image) is printed with one warning line per image on stderr and
+exits 4; --partial accepts it (exit 0, the warnings kept). The fields such
+an image would fill are unset (has() is false), never made up.
 `
 
 func init() {

@@ -4,8 +4,11 @@
 // kept. Reading never changes the dump.
 //
 // The index comes from package magic's file-name patterns; the bytes from
-// package codec. Package query builds its CEL views on a Dump, and the
-// explore and memory commands read their images through it.
+// package codec. The kind of an image is what its magic says: a file named
+// like one kind that holds another is a [KindError]. Package model joins the
+// images of a Dump into one model (kept in the Dump, see [Dump.Value]),
+// which package query's CEL views, package explore's views and package mem
+// read.
 package dump
 
 import (
