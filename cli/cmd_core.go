@@ -107,7 +107,7 @@ func runCore(c *cli, args []string) error {
 		if err := w.WritePlan(c.stdout, p); err != nil {
 			return coreWriteError(p, "stdout", err)
 		}
-		c.warnMissing(p, *root != "")
+		c.warnCoreMissing(p, *root != "")
 		return nil
 	}
 	if ents, err := os.ReadDir(*out); err == nil && len(ents) > 0 {
@@ -126,7 +126,7 @@ func runCore(c *cli, args []string) error {
 		if err := writeCoreFile(w, p, filepath.Join(*out, fmt.Sprintf("core.%d", pid))); err != nil {
 			return err
 		}
-		c.warnMissing(p, *root != "")
+		c.warnCoreMissing(p, *root != "")
 	}
 	return nil
 }
@@ -169,8 +169,8 @@ func coreWriteError(p *elfcore.Plan, name string, err error) error {
 	return viewError(fmt.Errorf("core of pid %d: %w", p.PID, err))
 }
 
-// warnMissing says on stderr what a core left out of file mappings.
-func (c *cli) warnMissing(p *elfcore.Plan, root bool) {
+// warnCoreMissing says on stderr what a core left out of file mappings.
+func (c *cli) warnCoreMissing(p *elfcore.Plan, root bool) {
 	if p.MissingBytes == 0 {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -66,11 +67,14 @@ func runMem(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkPID(e, pid); err != nil {
+	if err := checkMemPID(e, pid); err != nil {
 		return err
 	}
 	var spans [][2]uint64
 	if len(pos) == 2 {
+		if err := noMemory(e, pid); err != nil {
+			return err
+		}
 		if spans, err = m.Spans(pid); err != nil {
 			return viewError(err)
 		}
@@ -84,6 +88,9 @@ func runMem(c *cli, args []string) error {
 			if n, err = strconv.ParseUint(pos[3], 0, 32); err != nil || n > mem.MaxRead {
 				return usageErrorf("mem: bad length %q (at most %d)", pos[3], mem.MaxRead)
 			}
+		}
+		if addr+n < addr {
+			return usageErrorf("mem: %#x + %d bytes wraps past the end of the address space", addr, n)
 		}
 		spans = [][2]uint64{{addr, addr + n}}
 	}
@@ -132,20 +139,66 @@ func openExplorer(p string, pageSize int) (*explore.Explorer, func(), error) {
 }
 
 func memTable(w io.Writer, e *explore.Explorer) error {
+	type row struct {
+		pid  uint32
+		comm string
+	}
+	var rows []row
 	tasks, err := e.Tasks()
-	if err != nil {
+	switch {
+	case errors.Is(err, explore.ErrNoPstree):
+		// A pre-dump: the tasks are the pids of its pagemaps; their
+		// names are in the full dump.
+		pids, perr := e.Memory().PIDs()
+		if perr != nil || len(pids) == 0 {
+			return viewError(err)
+		}
+		for _, pid := range pids {
+			rows = append(rows, row{pid, "?"})
+		}
+	case err != nil:
 		return viewError(err)
+	}
+	for _, t := range tasks {
+		rows = append(rows, row{t.PID, t.Comm()})
 	}
 	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "PID\tPROCESS NAME\tMEMORY SIZE\tSHARED MEMORY SIZE")
-	for _, t := range tasks {
-		priv, shared, err := e.Memory().Held(t.PID)
+	for _, r := range rows {
+		priv, shared, err := e.Memory().Held(r.pid)
 		if err != nil {
 			return viewError(err)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.PID, t.Comm(), byteSize(priv), byteSize(shared))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.pid, r.comm, byteSize(priv), byteSize(shared))
 	}
 	return tw.Flush()
+}
+
+// checkMemPID is checkPID for the memory commands, which also read a
+// pre-dump (no pstree.img): there the pids are those of its pagemaps.
+func checkMemPID(e *explore.Explorer, pid uint32) error {
+	_, err := e.Task(pid)
+	if errors.Is(err, explore.ErrNoPstree) {
+		pids, perr := e.Memory().PIDs()
+		if perr != nil || len(pids) == 0 {
+			return viewError(err)
+		}
+		if slices.Contains(pids, pid) {
+			return nil
+		}
+		return withCode(exitUsage, fmt.Errorf("%s: %w %d (pre-dump pagemaps of pids %v)", e.Memory().Dump().Name, explore.ErrNoTask, pid, pids))
+	}
+	return checkPID(e, pid)
+}
+
+// noMemory returns the error of a task that has no memory to print: a
+// zombie (exit 5, as a read of its memory).
+func noMemory(e *explore.Explorer, pid uint32) error {
+	t, err := e.Task(pid)
+	if err != nil || t.Core == nil || t.HasMemory() {
+		return nil
+	}
+	return withCode(exitError, fmt.Errorf("pid %d is a zombie: a zombie has no memory", pid))
 }
 
 // byteSize prints n in KiB, MiB or GiB with one decimal.
@@ -258,7 +311,7 @@ func runMemSearch(c *cli, args []string) error {
 	}
 	defer done()
 	if *pidFlag != 0 {
-		if err := checkPID(e, uint32(*pidFlag)); err != nil {
+		if err := checkMemPID(e, uint32(*pidFlag)); err != nil {
 			return err
 		}
 		opts.PIDs = []uint32{uint32(*pidFlag)}
@@ -269,13 +322,19 @@ func runMemSearch(c *cli, args []string) error {
 		n++
 		lines := vmas[h.PID]
 		if lines == nil {
-			mp, err := e.Maps(h.PID)
-			if err != nil {
-				return err
-			}
 			lines = map[uint64]explore.MapLine{}
-			for _, l := range mp.Tasks[0].Lines {
-				lines[uint64(l.Start)] = l
+			mp, err := e.Maps(h.PID)
+			switch {
+			case errors.Is(err, explore.ErrNoPstree):
+				// A pre-dump records no VMAs: its pagemap's ranges,
+				// permissions unknown.
+				lines[h.VMA.GetStart()] = explore.MapLine{Perms: "---p"}
+			case err != nil:
+				return err
+			default:
+				for _, l := range mp.Tasks[0].Lines {
+					lines[uint64(l.Start)] = l
+				}
 			}
 			vmas[h.PID] = lines
 		}

@@ -35,6 +35,11 @@ NO_COLOR is set) is the default on a terminal, json (compact, crit's plain
 values) elsewhere; ndjson prints one list element per line; table prints a
 list of messages as columns; raw prints strings and bytes unquoted. With
 several dumps each result is tagged with its dump.
+
+A result that needed an image the dump does not have (or memory on a
+damaged image) is printed with one warning line per image on stderr and
+exits 4; --partial accepts it (exit 0, the warnings kept). The fields such
+an image would fill are unset (has() is false), never made up.
 `
 
 func init() {
@@ -54,6 +59,7 @@ type queryFlags struct {
 	cost    uint64
 	script  string // -f: run a batch script (cmd_batch.go)
 	jobs    int
+	partial bool
 }
 
 func runQuery(c *cli, args []string) error {
@@ -67,6 +73,7 @@ func runQuery(c *cli, args []string) error {
 	fs.BoolVar(&o.exit, "e", false, "exit 1 when a result is false, null or empty")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	fs.BoolVar(&o.partial, "partial", false, "accept a result that depends on missing or damaged images (exit 0, warnings on stderr)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -108,8 +115,9 @@ func runQuery(c *cli, args []string) error {
 	defer stop()
 	dumps := pos[1:]
 	falsy := false
+	var partial error
 	for _, dir := range dumps {
-		v, done, err := evalOne(ctx, q, dir, o.timeout)
+		v, d, done, err := evalOne(ctx, q, dir, o.timeout)
 		if err != nil {
 			return err
 		}
@@ -123,6 +131,12 @@ func runQuery(c *cli, args []string) error {
 		if err != nil {
 			return withCode(exitError, err)
 		}
+		if perr := c.warnPartial(d, o.partial); perr != nil && partial == nil {
+			partial = perr
+		}
+	}
+	if partial != nil {
+		return partial
 	}
 	if o.exit && falsy {
 		return silentError{code: exitFalse}
@@ -133,18 +147,18 @@ func runQuery(c *cli, args []string) error {
 // evalOne evaluates q over the dump dir; done closes the dump (an archive
 // and its spooled pages) once the value, which may read it lazily, is
 // written.
-func evalOne(ctx context.Context, q *query.Query, dir string, timeout time.Duration) (v ref.Val, done func(), err error) {
-	d, err := q.Open(dir)
+func evalOne(ctx context.Context, q *query.Query, dir string, timeout time.Duration) (v ref.Val, d *query.Dump, done func(), err error) {
+	d, err = q.Open(dir)
 	if err != nil {
-		return nil, nil, withCode(exitBadImage, err)
+		return nil, nil, nil, withCode(exitBadImage, err)
 	}
 	v, err = evalCoded(ctx, timeout, func(ctx context.Context) (ref.Val, error) { return q.Eval(ctx, d) })
 	done = func() { d.Images().Close() }
 	if err != nil {
 		done()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return v, done, nil
+	return v, d, done, nil
 }
 
 // isFalsy reports whether v is false, null, or an empty list, map, string

@@ -37,7 +37,7 @@ const dumpArgHelp = `DUMP is a dump directory or a container checkpoint archive 
 tar.zst, as Podman, CRI-O and Kubernetes write them).
 `
 
-const psUsage = `usage: critq ps [--format text|json] DUMP
+const psUsage = `usage: critq ps [-L] [--format text|json] DUMP
 
 Prints the process tree: pid, ppid, pgid, sid, state, threads, uid and
 the command line read from the task's memory; children are indented under
@@ -46,6 +46,12 @@ their parent as ps -ejH does. The state is what ps shows, in words: ALIVE
 zombie as a DEAD task). A command line that cannot be read from memory is
 shown as [comm], with a warning on stderr; an image the view needs that
 cannot be read is an error (exit 4).
+
+With -L, prints one line per thread instead, as ps -eL does: pid, thread
+id (LWP), the task's state, scheduling class (TS, FF, RR, B, IDL, DLN as
+ps -c), real-time priority, nice value, the blocked and pending signal
+masks in hex (SigBlk and SigPnd of /proc/TID/status) and the thread's
+name.
 ` + dumpArgHelp
 
 const mapsUsage = `usage: critq maps [--format text|json] DUMP [PID]
@@ -128,7 +134,7 @@ func (c *cli) warnCmdlines(roots []*explore.PsNode) {
 	var walk func(ns []*explore.PsNode)
 	walk = func(ns []*explore.PsNode) {
 		for _, p := range ns {
-			if p.CmdlineError != "" {
+			if p.CmdlineError != "" && !p.CmdlineMissing {
 				if first == nil {
 					first = p
 				}
@@ -161,6 +167,10 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	fs := c.newFlags(name, usage)
 	c.archiveFlags(fs)
 	format := formatFlag(fs)
+	var threads bool
+	if name == "ps" {
+		fs.BoolVar(&threads, "L", false, "one line per thread (ps -L)")
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -191,6 +201,9 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 			return err
 		}
 	}
+	if threads {
+		get = func(e *explore.Explorer, _ uint32) (explore.View, error) { return e.Threads() }
+	}
 	v, err := get(e, pid)
 	if err != nil {
 		return viewError(err)
@@ -201,7 +214,10 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	case *explore.Inspect:
 		c.warnCmdlines(v.Processes)
 	}
-	return c.writeView(name, pos[0], v, *format)
+	if err := c.writeView(name, pos[0], v, *format); err != nil {
+		return err
+	}
+	return c.warnMissing(e.Model())
 }
 
 func firstLine(s string) string {

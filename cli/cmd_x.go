@@ -56,12 +56,13 @@ func runX(c *cli, args []string) error {
 	defer d.Close()
 	m := mem.Open(d)
 	defer m.Close()
-	v, err := get(explore.New(d, m))
+	e := explore.New(d, m)
+	v, err := get(e)
 	if err != nil {
 		return viewError(err)
 	}
 	if err := explore.Write(c.stdout, v, *format); err != nil {
 		return withCode(exitError, err)
 	}
-	return nil
+	return c.warnMissing(e.Model())
 }

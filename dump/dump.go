@@ -4,8 +4,11 @@
 // kept. Reading never changes the dump.
 //
 // The index comes from package magic's file-name patterns; the bytes from
-// package codec. Package query builds its CEL views on a Dump, and the
-// explore and memory commands read their images through it.
+// package codec. The kind of an image is what its magic says: a file named
+// like one kind that holds another is a [KindError]. Package model joins the
+// images of a Dump into one model (kept in the Dump, see [Dump.Value]),
+// which package query's CEL views, package explore's views and package mem
+// read.
 package dump
 
 import (
@@ -40,6 +43,7 @@ type Dump struct {
 	opts   codec.ReadOptions
 
 	mu     sync.Mutex
+	values map[any]any       // see Value
 	hook   func(name string) // called when an image is read (tests, :time)
 	parent *Dump
 	perr   error
@@ -125,6 +129,9 @@ func OpenFS(fsys fs.FS, name string) (*Dump, error) {
 	}
 	sort.Slice(d.files, func(i, j int) bool { return d.files[i].Name < d.files[j].Name })
 	if !d.hasImages() {
+		if subs := dumpsIn(fsys, ents); len(subs) > 0 {
+			return nil, fmt.Errorf("%s: %w; it holds the dumps %s: name one", name, ErrNotDump, strings.Join(subs, ", "))
+		}
 		return nil, fmt.Errorf("%s: %w", name, ErrNotDump)
 	}
 	return d, nil
@@ -141,6 +148,24 @@ func (d *Dump) SetHook(h func(name string)) {
 // SetLimits sets the codec limits used to read images.
 func (d *Dump) SetLimits(maxSize, maxExtra int64) {
 	d.opts.MaxSize, d.opts.MaxExtra = maxSize, maxExtra
+}
+
+// Value returns the value kept in d under key, built by build the first
+// time it is asked for. It lets a package keep what it derived from the
+// images (package model's joined model) for as long as the dump lives, once
+// per dump. build must not call Value of the same dump.
+func (d *Dump) Value(key any, build func() any) any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.values[key]; ok {
+		return v
+	}
+	if d.values == nil {
+		d.values = map[any]any{}
+	}
+	v := build()
+	d.values[key] = v
+	return v
 }
 
 // FS returns the file system of the dump.
@@ -237,6 +262,30 @@ func (d *Dump) notify(name string) {
 	}
 }
 
+// dumpsIn returns the names of the folders among ents that hold images,
+// sorted: the dumps of a folder above them (a pre-dump chain, dumps taken
+// one after another).
+func dumpsIn(fsys fs.FS, ents []fs.DirEntry) []string {
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		sub, err := fs.ReadDir(fsys, e.Name())
+		if err != nil {
+			continue
+		}
+		for _, f := range sub {
+			if k, _, ok := magic.ForFile(f.Name()); ok && !f.IsDir() && k != nil && !k.Raw {
+				out = append(out, e.Name())
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // ErrNotDump is returned by Open for a directory that holds no CRIU image.
 var ErrNotDump = errors.New("not a CRIU dump: no image files (inventory.img, pstree.img, core-*.img, ...)")
 
@@ -249,6 +298,19 @@ func (d *Dump) hasImages() bool {
 		}
 	}
 	return false
+}
+
+// KindError reports an image whose magic is another kind's than its file
+// name says: core-1.img holding an FS image. The kind of an image is what its
+// magic says, so such a file is a bad image, never read as its name's kind.
+type KindError struct {
+	File  string // base name, "core-1.img"
+	Want  string // the kind the name says, "CORE"
+	Found string // the kind the magic says, "FS"
+}
+
+func (e *KindError) Error() string {
+	return fmt.Sprintf("%s: magic of a %s image where %s was expected", e.File, e.Found, e.Want)
 }
 
 // ErrRaw is returned by Image for raw images (pages, iptables, ...).
@@ -277,6 +339,10 @@ func (f *File) Image() (*Image, error) {
 		r, err := codec.NewBytesReader(data, opts)
 		if err != nil {
 			f.err = err
+			return
+		}
+		if f.Kind != nil && r.Header().Kind.Magic != f.Kind.Magic {
+			f.err = &KindError{File: f.Name, Want: f.Kind.Name, Found: r.Header().Kind.Name}
 			return
 		}
 		img := &Image{Header: r.Header()}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/critq/critq/internal/testcorpus"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/query"
 )
 
@@ -147,7 +148,7 @@ func checkPS(t *testing.T, got any, golden string) {
 
 // checkFDs compares with crit x fds. crit prints unix socket names in
 // quoted-printable (its unix_name conversion); they are decoded and shown
-// as critq does (@ for abstract names).
+// as critq does (model.UnixName: @ for abstract names, no trailing NUL).
 func checkFDs(t *testing.T, got any, golden string) {
 	var want, have []string
 	for _, l := range strings.Split(strings.TrimRight(golden, "\n"), "\n") {
@@ -179,11 +180,9 @@ func unixText(s string) string {
 	if err != nil {
 		return s
 	}
-	n := string(name)
-	if strings.HasPrefix(n, "\x00") {
-		n = "@" + n[1:]
-	}
-	return "unix[" + inner[:i+1] + " " + n + "]"
+	// critq's rule for the name (issue 9: the trailing NUL that crit keeps
+	// is dropped; @ for an abstract name).
+	return "unix[" + inner[:i+1] + " " + model.UnixName(name) + "]"
 }
 
 // checkMems compares with crit x mems. crit numbers SysV, shmem and packet

@@ -12,11 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/mem"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -42,16 +42,17 @@ func Write(w io.Writer, v View, format string) error {
 	return fmt.Errorf("unknown format %q (text or json)", format)
 }
 
-// Explorer reads the images a view needs from one dump, each once.
+// Explorer reads the images a view needs from one dump, each once, through
+// the dump's model (package model), which joins them.
 type Explorer struct {
-	d *dump.Dump
-	m *mem.Memory
+	d  *dump.Dump
+	m  *mem.Memory
+	md *model.Model
 
 	once    sync.Once
 	err     error
 	tasks   []*Task
 	byPID   map[uint32]*Task
-	remaps  map[uint32]images.RemapType
 	memfds  map[uint64]*images.MemfdInodeEntry
 	ttyInfo map[uint32]*images.TtyInfoEntry
 }
@@ -62,11 +63,14 @@ func New(d *dump.Dump, m *mem.Memory) *Explorer {
 	if m == nil {
 		m = mem.Open(d)
 	}
-	return &Explorer{d: d, m: m}
+	return &Explorer{d: d, m: m, md: model.Of(d)}
 }
 
 // Memory returns the memory reader of the dump.
 func (e *Explorer) Memory() *mem.Memory { return e.m }
+
+// Model returns the model of the dump the views present.
+func (e *Explorer) Model() *model.Model { return e.md }
 
 // Task is one task of pstree.img with its core image.
 type Task struct {
@@ -74,37 +78,29 @@ type Task struct {
 	Threads              []uint32
 	Core                 *images.CoreEntry // nil when core-PID.img is missing
 	Children             []*Task
+
+	mt *model.Task
 }
 
 // State returns compel's task state as the core image holds it (1 alive,
-// 2 dead, 3 stopped, 6 zombie). CRIU writes every zombie as 2: it turns
-// compel's ZOMBIE into DEAD when it seizes a task and writes DEAD in the
-// core image of a zombie (criu/seize.c, dump_one_zombie in cr-dump.c), and
-// restores a DEAD task as a zombie.
+// 2 dead, 3 stopped, 6 zombie); see [model.StateName].
 func (t *Task) State() uint32 { return t.Core.GetTc().GetTaskState() }
 
-// StateName returns the task state as the views print it: ALIVE, STOPPED
-// or ZOMBIE, the state ps shows (S or R, T, Z) in words; checkpointctl says
-// "Zombie" too. A dead task of a dump is a zombie (see [Task.State]); an
-// unknown state is its number.
+// StateName returns the task state as the views print it ([model.StateName]):
+// ALIVE, STOPPED or ZOMBIE; "?" when the core image is missing.
 func (t *Task) StateName() string {
-	switch t.State() {
-	case 1:
-		return "ALIVE"
-	case 3:
-		return "STOPPED"
-	case 2, 6:
-		return "ZOMBIE"
+	if t.Core.GetTc() == nil {
+		return "?"
 	}
-	return fmt.Sprint(t.State())
+	return model.StateName(t.State())
 }
 
 // Comm returns the task's comm.
 func (t *Task) Comm() string { return t.Core.GetTc().GetComm() }
 
 // HasMemory reports whether the task has an address space and files: not
-// a zombie, not dead.
-func (t *Task) HasMemory() bool { s := t.State(); return s != 2 && s != 6 }
+// a zombie, not dead. A task whose core is missing may have them.
+func (t *Task) HasMemory() bool { return model.HasMemory(t.State()) }
 
 // ErrNoPstree is returned by views of a dump that has no pstree.img.
 var ErrNoPstree = errors.New("no pstree.img: not a process dump")
@@ -115,61 +111,49 @@ func (e *Explorer) load() error {
 }
 
 func (e *Explorer) loadOnce() error {
-	f := e.d.File("pstree.img")
-	if f == nil {
+	if e.d.File("pstree.img") == nil {
 		return fmt.Errorf("%s: %w", e.d.Name, ErrNoPstree)
 	}
-	msgs, err := f.Messages()
+	tree, err := e.md.Tree()
 	if err != nil {
 		return err
 	}
 	e.byPID = map[uint32]*Task{}
-	for _, msg := range msgs {
-		p := msg.(*images.PstreeEntry)
-		t := &Task{PID: p.GetPid(), PPID: p.GetPpid(), PGID: p.GetPgid(), SID: p.GetSid(), Threads: p.GetThreads()}
-		if cf := e.d.FileFor("CORE", uint64(t.PID)); cf != nil {
-			c, err := cf.First()
-			if err != nil {
-				return err
-			}
-			t.Core, _ = c.(*images.CoreEntry)
+	for _, mt := range tree.Tasks {
+		t := &Task{PID: mt.PID, PPID: mt.PPID, PGID: mt.PGID, SID: mt.SID, Threads: mt.Threads, mt: mt}
+		if t.Core, err = e.md.Core(mt); err != nil && !model.IsMissing(err) {
+			return err
 		}
 		e.tasks = append(e.tasks, t)
-		e.byPID[t.PID] = t
-	}
-	for _, t := range e.tasks {
-		if p := e.byPID[t.PPID]; p != nil && t.PPID != 0 {
-			p.Children = append(p.Children, t)
+		if e.byPID[t.PID] == nil {
+			e.byPID[t.PID] = t
 		}
 	}
-	e.remaps = map[uint32]images.RemapType{}
-	if err := eachMessage(e.d, "REMAP_FPATH", func(r *images.RemapFilePathEntry) {
-		e.remaps[r.GetOrigId()] = r.GetRemapType()
-	}); err != nil {
+	for _, t := range e.tasks {
+		for _, c := range t.mt.Children {
+			if t == e.byPID[t.PID] {
+				t.Children = append(t.Children, e.byPID[c.PID])
+			}
+		}
+	}
+	if _, err := e.md.Remaps(); err != nil {
 		return err
 	}
 	e.memfds = map[uint64]*images.MemfdInodeEntry{}
-	if err := eachMessage(e.d, "MEMFD_INODE", func(m *images.MemfdInodeEntry) { e.memfds[m.GetInodeId()] = m }); err != nil {
+	if err := model.Each(e.d, "MEMFD_INODE", func(m *images.MemfdInodeEntry) { e.memfds[m.GetInodeId()] = m }); err != nil {
 		return err
 	}
 	e.ttyInfo = map[uint32]*images.TtyInfoEntry{}
-	return eachMessage(e.d, "TTY_INFO", func(t *images.TtyInfoEntry) { e.ttyInfo[t.GetId()] = t })
+	return model.Each(e.d, "TTY_INFO", func(t *images.TtyInfoEntry) { e.ttyInfo[t.GetId()] = t })
 }
 
-// eachMessage calls fn with every entry of the images of a kind.
-func eachMessage[M any](d *dump.Dump, kind string, fn func(M)) error {
-	for _, f := range d.Kind(kind) {
-		msgs, err := f.Messages()
-		if err != nil {
-			return err
-		}
-		for _, msg := range msgs {
-			if m, ok := msg.(M); ok {
-				fn(m)
-			}
-		}
+// goOn returns err unless it is a missing image, which the model has
+// recorded: a view goes on without it (and the command says so).
+func goOn(err error) error {
+	if model.IsMissing(err) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // Tasks returns the tasks in pstree order.
@@ -192,11 +176,11 @@ func (e *Explorer) Task(pid uint32) (*Task, error) {
 	if t := e.byPID[pid]; t != nil {
 		return t, nil
 	}
-	pids := make([]int, 0, len(e.tasks))
-	for _, t := range e.tasks {
-		pids = append(pids, int(t.PID))
+	tree, err := e.md.Tree()
+	if err != nil {
+		return nil, err
 	}
-	sort.Ints(pids)
+	pids := tree.PIDs()
 	return nil, fmt.Errorf("%s: %w %d (tasks: %v)", e.d.Name, ErrNoTask, pid, pids)
 }
 
@@ -211,45 +195,22 @@ func (e *Explorer) roots() []*Task {
 	return out
 }
 
-// fdinfo returns the fd table of a task (ids-PID.img, fdinfo-N.img).
-func (e *Explorer) fdinfo(pid uint32) ([]*images.FdinfoEntry, error) {
-	ids, err := e.first("IDS", pid)
-	if err != nil || ids == nil {
-		return nil, err
-	}
-	f := e.d.FileFor("FDINFO", uint64(ids.(*images.TaskKobjIdsEntry).GetFilesId()))
-	if f == nil {
-		return nil, nil
-	}
-	msgs, err := f.Messages()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*images.FdinfoEntry, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.(*images.FdinfoEntry)
-	}
-	return out, nil
-}
-
-// first returns the first entry of the image of kind for id, or nil.
-func (e *Explorer) first(kind string, id uint32) (any, error) {
-	f := e.d.FileFor(kind, uint64(id))
-	if f == nil {
-		return nil, nil
-	}
-	m, err := f.First()
-	if err != nil || m == nil {
-		return nil, err
-	}
-	return m, nil
+// fdinfo returns the fd table of a task (ids-PID.img, fdinfo-N.img); a
+// missing image leaves it empty (the model records it).
+func (e *Explorer) fdinfo(t *Task) ([]*images.FdinfoEntry, error) {
+	fds, err := e.md.Fds(t.mt)
+	return fds, goOn(err)
 }
 
 // fsEntry returns the fs_entry of a task, or nil.
-func (e *Explorer) fsEntry(pid uint32) (*images.FsEntry, error) {
-	m, err := e.first("FS", pid)
-	if m == nil {
-		return nil, err
-	}
-	return m.(*images.FsEntry), nil
+func (e *Explorer) fsEntry(t *Task) (*images.FsEntry, error) {
+	fs, err := e.md.FS(t.mt)
+	return fs, goOn(err)
+}
+
+// file returns the file object id of files.img, or nil; a missing
+// files.img is recorded by the model.
+func (e *Explorer) file(id uint32) (*images.FileEntry, error) {
+	fe, err := e.md.File(id)
+	return fe, goOn(err)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -62,16 +63,16 @@ func (e *Explorer) Inspect() (*Inspect, error) {
 		return nil, err
 	}
 	v := &Inspect{Dump: e.d.Name, Processes: ps.Roots, Files: fds.Tasks, Sockets: sks.Sockets, Mounts: []Mount{}, Namespaces: []Namespace{}}
-	if err := eachMessage(e.d, "MNTS", func(m *images.MntEntry) {
+	if err := model.Each(e.d, "MNTS", func(m *images.MntEntry) {
 		v.Mounts = append(v.Mounts, Mount{ID: m.GetMntId(), Mountpoint: m.GetMountpoint(), Type: strings.ToLower(images.Fstype(m.GetFstype()).String()),
 			Source: m.GetSource(), Root: m.GetRoot()})
 	}); err != nil {
 		return nil, err
 	}
 	if len(e.tasks) > 0 {
-		if m, err := e.first("IDS", e.tasks[0].PID); err != nil {
+		if ids, err := e.md.IDs(e.tasks[0].mt); goOn(err) != nil {
 			return nil, err
-		} else if ids, ok := m.(*images.TaskKobjIdsEntry); ok {
+		} else if ids != nil {
 			for _, ns := range []struct {
 				kind string
 				id   *uint32
@@ -84,11 +85,11 @@ func (e *Explorer) Inspect() (*Inspect, error) {
 		}
 	}
 	if f := e.d.File("stats-dump"); f != nil {
-		m, err := f.First()
+		st, err := model.First[*images.StatsEntry](f)
 		if err != nil {
 			return nil, err
 		}
-		if d := m.(*images.StatsEntry).GetDump(); d != nil {
+		if d := st.GetDump(); d != nil {
 			v.Stats = &DumpStats{FreezingTime: d.GetFreezingTime(), FrozenTime: d.GetFrozenTime(), MemdumpTime: d.GetMemdumpTime(),
 				MemwriteTime: d.GetMemwriteTime(), PagesScanned: d.GetPagesScanned(), PagesSkippedParent: d.GetPagesSkippedParent(),
 				PagesWritten: d.GetPagesWritten(), PagesLazy: d.GetPagesLazy()}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -38,11 +39,11 @@ func (e *Explorer) Maps(pid uint32) (*Maps, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.m.LoadFiles(); err != nil {
+	if _, err := e.md.Files(); err != nil {
 		return nil, err
 	}
 	shmKeys := map[uint64]uint64{}
-	if err := eachMessage(e.d, "IPCNS_SHM", func(s *images.IpcShmEntry) {
+	if err := model.Each(e.d, "IPCNS_SHM", func(s *images.IpcShmEntry) {
 		shmKeys[uint64(s.GetDesc().GetId())] = uint64(s.GetDesc().GetKey())
 	}); err != nil {
 		return nil, err
@@ -92,7 +93,8 @@ func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry, shmKeys map
 	hasFile := true
 	switch {
 	case st&flagnames.VMAAreaMemfd != 0:
-		l.Path = e.memfdPath(e.m.File(uint32(vma.GetShmid())).GetMemfd().GetInodeId())
+		fe, _ := e.file(uint32(vma.GetShmid()))
+		l.Path = e.memfdPath(fe.GetMemfd().GetInodeId())
 	case st&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0:
 		l.Path = e.regPath(uint32(vma.GetShmid()))
 	case st&flagnames.VMAAreaAIORing != 0:
@@ -129,11 +131,12 @@ func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry, shmKeys map
 // regPath returns the path of regular file id as the kernel shows it:
 // " (deleted)" after an unlinked file (one CRIU remapped).
 func (e *Explorer) regPath(id uint32) string {
-	r := e.m.File(id).GetReg()
+	fe, _ := e.file(id)
+	r := fe.GetReg()
 	if r == nil {
 		return fmt.Sprintf("file %d", id)
 	}
-	if _, ok := e.remaps[id]; ok {
+	if del, _ := e.md.Deleted(id); del {
 		return r.GetName() + " (deleted)"
 	}
 	return r.GetName()

@@ -1,7 +1,6 @@
 package explore
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -55,7 +55,7 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 		if !t.HasMemory() {
 			continue
 		}
-		fds, err := e.fdinfo(t.PID)
+		fds, err := e.fdinfo(t)
 		if err != nil {
 			return nil, err
 		}
@@ -64,25 +64,14 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 		}
 	}
 	queued := map[uint32]uint64{}
-	if err := eachMessage(e.d, "SK_QUEUES", func(p *images.SkPacketEntry) { queued[p.GetIdFor()] += uint64(p.GetLength()) }); err != nil {
+	if err := model.Each(e.d, "SK_QUEUES", func(p *images.SkPacketEntry) { queued[p.GetIdFor()] += uint64(p.GetLength()) }); err != nil {
 		return nil, err
 	}
-	var order codec.ByteOrder = binary.LittleEndian
-	var files []*images.FileEntry
-	for _, f := range e.d.Kind("FILES") {
-		img, err := f.Image()
-		if err != nil {
-			return nil, err
-		}
-		order = img.Header.Order
-		msgs, err := f.Messages()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			files = append(files, m.(*images.FileEntry))
-		}
+	idx, err := e.md.Files()
+	if err != nil {
+		return nil, err
 	}
+	order, files := idx.Order, idx.List
 	v := &Sockets{Sockets: []Socket{}}
 	for _, fe := range files {
 		var s Socket
@@ -102,8 +91,10 @@ func (e *Explorer) Sockets() (*Sockets, error) {
 			}
 		case fe.GetNlsk() != nil:
 			n := fe.GetNlsk()
-			s = Socket{Netid: "nl", State: "UNCONN", Ino: n.GetIno(), Local: fmt.Sprintf("%d:%d", n.GetProtocol(), n.GetPortid()),
-				Peer: fmt.Sprintf("*:%d", n.GetDstPortid())}
+			s = Socket{Netid: "nl", State: "UNCONN", Ino: n.GetIno(), Local: nlProto(n.GetProtocol()) + ":" + e.nlPortid(n.GetPortid()), Peer: "*"}
+			if n.GetState() == nlConnected {
+				s.Peer = fmt.Sprintf("%d:%d", n.GetDstGroup(), int32(n.GetDstPortid()))
+			}
 		case fe.GetPsk() != nil:
 			p := fe.GetPsk()
 			s = Socket{Netid: "p_" + sockType(p.GetType()), State: "UNCONN", Local: fmt.Sprintf("%d:%d", p.GetProtocol(), p.GetIfindex()), Peer: "*"}
@@ -134,14 +125,13 @@ func sockType(t uint32) string {
 	return strconv.Itoa(int(t))
 }
 
+// unixName is a unix socket's name as ss prints it: [model.UnixName], "*"
+// for an unnamed socket.
 func unixName(b []byte) string {
-	switch {
-	case len(b) == 0:
-		return "*"
-	case b[0] == 0:
-		return "@" + string(b[1:])
+	if s := model.UnixName(b); s != "" {
+		return s
 	}
-	return string(b)
+	return "*"
 }
 
 func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) (Socket, error) {
@@ -158,11 +148,11 @@ func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) (So
 		s.SendQ = uint64(sk.GetBacklog())
 	}
 	if f := e.d.File(fmt.Sprintf("tcp-stream-%x.img", sk.GetIno())); f != nil {
-		m, err := f.First()
+		ts, err := model.First[*images.TcpStreamEntry](f)
 		if err != nil {
 			return s, err
 		}
-		if ts, ok := m.(*images.TcpStreamEntry); ok {
+		if ts != nil {
 			s.RecvQ, s.SendQ = uint64(ts.GetInqLen()), uint64(ts.GetOutqLen())
 		}
 	}
@@ -207,4 +197,34 @@ func (v *Sockets) Text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// nlConnected is a connected netlink socket's state (NETLINK_CONNECTED).
+const nlConnected = 1
+
+// nlProtos are ss's names of the netlink protocols (iproute2's
+// nl_proto_n2a).
+var nlProtos = map[uint32]string{0: "rtnl", 1: "unused", 2: "usersock", 3: "fw", 4: "tcpdiag", 5: "nflog", 6: "xfrm",
+	7: "selinux", 8: "iscsi", 9: "audit", 10: "fiblookup", 11: "connector", 12: "nft", 13: "ip6fw", 14: "dec-rt",
+	15: "uevent", 16: "genl", 18: "scsi-trans", 19: "ecryptfs", 20: "rdma", 21: "crypto", 22: "smc"}
+
+// nlProto names a netlink protocol as ss does: its name, else its number.
+func nlProto(p uint32) string {
+	if s, ok := nlProtos[p]; ok {
+		return s
+	}
+	return strconv.FormatUint(uint64(p), 10)
+}
+
+// nlPortid names a netlink port as ss does: "kernel" for 0, COMM/PID for
+// the pid of a task (of the dump), else the port id as the signed number
+// ss prints (an autobound port is negative).
+func (e *Explorer) nlPortid(id uint32) string {
+	if id == 0 {
+		return "kernel"
+	}
+	if t := e.byPID[id]; t != nil && int32(id) > 0 && t.Core != nil {
+		return t.Comm() + "/" + strconv.FormatUint(uint64(id), 10)
+	}
+	return strconv.FormatInt(int64(int32(id)), 10)
 }

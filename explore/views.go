@@ -6,8 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -21,17 +20,20 @@ type Ps struct {
 // empty for a zombie (ps shows "[comm] <defunct>"), and CmdlineError says
 // why when it cannot be read.
 type PsNode struct {
-	PID          uint32    `json:"pid"`
-	PPID         uint32    `json:"ppid"`
-	PGID         uint32    `json:"pgid"`
-	SID          uint32    `json:"sid"`
-	State        string    `json:"state"`
-	Threads      int       `json:"threads"`
-	UID          uint32    `json:"uid"`
-	Comm         string    `json:"comm"`
-	Cmdline      []string  `json:"cmdline"`
-	CmdlineError string    `json:"cmdline_error,omitempty"`
-	Children     []*PsNode `json:"children,omitempty"`
+	PID          uint32   `json:"pid"`
+	PPID         uint32   `json:"ppid"`
+	PGID         uint32   `json:"pgid"`
+	SID          uint32   `json:"sid"`
+	State        string   `json:"state"`
+	Threads      int      `json:"threads"`
+	UID          uint32   `json:"uid"`
+	Comm         string   `json:"comm"`
+	Cmdline      []string `json:"cmdline"`
+	CmdlineError string   `json:"cmdline_error,omitempty"`
+	// CmdlineMissing is set when the command line was not read because
+	// an image is missing (the model lists it).
+	CmdlineMissing bool      `json:"-"`
+	Children       []*PsNode `json:"children,omitempty"`
 }
 
 // Ps returns the process tree.
@@ -44,7 +46,7 @@ func (e *Explorer) Ps() (*Ps, error) {
 		n := &PsNode{PID: t.PID, PPID: t.PPID, PGID: t.PGID, SID: t.SID, State: t.StateName(), Threads: max(len(t.Threads), 1),
 			UID: t.Core.GetThreadCore().GetCreds().GetUid(), Comm: t.Comm(), Cmdline: []string{}}
 		if args, err := e.m.Cmdline(t.PID); err != nil {
-			n.CmdlineError = err.Error()
+			n.CmdlineError, n.CmdlineMissing = err.Error(), model.IsMissing(err)
 		} else {
 			n.Cmdline = args
 		}
@@ -108,20 +110,25 @@ func (e *Explorer) Fds(pid uint32) (*Fds, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.m.LoadFiles(); err != nil {
+	files, err := e.md.Files()
+	if err != nil {
 		return nil, err
 	}
 	v := &Fds{}
 	for _, t := range tasks {
 		ft := FdsTask{PID: t.PID, FDs: []FdLink{}}
 		if t.HasMemory() {
-			fds, err := e.fdinfo(t.PID)
+			fds, err := e.fdinfo(t)
 			if err != nil {
 				return nil, err
 			}
 			for _, fd := range fds {
-				fe := e.m.File(fd.GetId())
-				ft.FDs = append(ft.FDs, FdLink{FD: fd.GetFd(), Mode: e.fdMode(fe), Type: fd.GetType().String(), ID: fd.GetId(), Target: e.fdTarget(fd.GetType(), fe)})
+				fe, err := e.file(fd.GetId())
+				if err != nil {
+					return nil, err
+				}
+				ft.FDs = append(ft.FDs, FdLink{FD: fd.GetFd(), Mode: fdMode(files, fe), Type: fd.GetType().String(), ID: fd.GetId(),
+					Target: e.fdTarget(fd.GetType(), fd.GetId(), fe)})
 			}
 			sort.Slice(ft.FDs, func(i, j int) bool { return ft.FDs[i].FD < ft.FDs[j].FD })
 		}
@@ -146,32 +153,11 @@ func (v *Fds) Text(w io.Writer) error {
 	return err
 }
 
-// openFlags returns the open flags of a file object: the "flags" field of
-// whichever sub-message of file_entry is set (a FIFO's are its file's).
-func (e *Explorer) openFlags(fe *images.FileEntry) (uint32, bool) {
-	if f := fe.GetFifo(); f != nil {
-		fe = e.m.File(f.GetRegfId())
-	}
-	var flags uint32
-	found := false
-	fe.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Kind() != protoreflect.MessageKind {
-			return true
-		}
-		if f := fd.Message().Fields().ByName("flags"); f != nil && f.Kind() == protoreflect.Uint32Kind {
-			flags, found = uint32(v.Message().Get(f).Uint()), true
-			return false
-		}
-		return true
-	})
-	return flags, found
-}
-
 // fdMode is the mode of a /proc/PID/fd link: read and write permission
 // with execute for whichever is set; nothing for O_PATH.
-func (e *Explorer) fdMode(fe *images.FileEntry) string {
+func fdMode(files *model.Files, fe *images.FileEntry) string {
 	const oPath = 0o10000000
-	flags, ok := e.openFlags(fe)
+	flags, ok := files.Flags(fe)
 	switch {
 	case !ok || fe.GetPidfd() != nil: // pidfds are always O_RDWR
 		return "lrwx------"
@@ -186,10 +172,10 @@ func (e *Explorer) fdMode(fe *images.FileEntry) string {
 }
 
 // fdTarget is the target of a /proc/PID/fd link.
-func (e *Explorer) fdTarget(typ images.FdTypes, fe *images.FileEntry) string {
+func (e *Explorer) fdTarget(typ images.FdTypes, id uint32, fe *images.FileEntry) string {
 	switch typ {
 	case images.FdTypes_REG:
-		return e.regPath(fe.GetId())
+		return e.regPath(id)
 	case images.FdTypes_FIFO:
 		return e.regPath(fe.GetFifo().GetRegfId())
 	case images.FdTypes_PIPE:
@@ -211,12 +197,12 @@ func (e *Explorer) fdTarget(typ images.FdTypes, fe *images.FileEntry) string {
 	case images.FdTypes_NS:
 		return fmt.Sprintf("ns:[%d]", fe.GetNsf().GetNsId())
 	case images.FdTypes_EXT:
-		return fmt.Sprintf("ext:[%d]", fe.GetId())
+		return fmt.Sprintf("ext:[%d]", id)
 	}
 	if name, ok := anonInodes[typ]; ok {
 		return "anon_inode:" + name
 	}
-	return fmt.Sprintf("%s.%d", typ, fe.GetId())
+	return fmt.Sprintf("%s.%d", typ, id)
 }
 
 var anonInodes = map[images.FdTypes]string{
@@ -226,9 +212,15 @@ var anonInodes = map[images.FdTypes]string{
 }
 
 // ttyPath names a terminal: /dev/pts/N for a pty's slave, /dev/ptmx for
-// its master, else the type.
+// its master, /dev/console; else the path of the file CRIU keeps for it
+// (regf_id: /dev/tty for a controlling terminal), else the type.
 func (e *Explorer) ttyPath(tf *images.TtyFileEntry) string {
 	ti := e.ttyInfo[tf.GetTtyInfoId()]
+	if tf.RegfId != nil && (ti == nil || ti.GetType() != images.TtyType_PTY && ti.GetType() != images.TtyType_CONSOLE) {
+		if fe, _ := e.file(tf.GetRegfId()); fe.GetReg().GetName() != "" {
+			return fe.GetReg().GetName()
+		}
+	}
 	switch {
 	case ti == nil:
 		return "tty"

@@ -97,7 +97,7 @@ type XFdsFile struct {
 // a regular file, pipe[ID], unix[INO (PEER) NAME], or TYPE.ID.
 func (e *Explorer) critFile(typ images.FdTypes, id uint32) XFdsFile {
 	f := XFdsFile{Type: typ.String(), ID: id}
-	fe := e.m.File(id)
+	fe, _ := e.file(id)
 	switch typ {
 	case images.FdTypes_REG:
 		f.Text = "unknown path"
@@ -130,21 +130,21 @@ func (e *Explorer) XFds() (*XFds, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.m.LoadFiles(); err != nil {
+	if _, err := e.md.Files(); err != nil {
 		return nil, err
 	}
 	v := &XFds{}
 	for _, t := range tasks {
 		xt := XFdsTask{PID: t.PID, State: t.StateName(), Files: []XFdsFD{}}
 		if t.HasMemory() {
-			fds, err := e.fdinfo(t.PID)
+			fds, err := e.fdinfo(t)
 			if err != nil {
 				return nil, err
 			}
 			for _, fd := range fds {
 				xt.Files = append(xt.Files, XFdsFD{FD: fd.GetFd(), XFdsFile: e.critFile(fd.GetType(), fd.GetId())})
 			}
-			fs, err := e.fsEntry(t.PID)
+			fs, err := e.fsEntry(t)
 			if err != nil {
 				return nil, err
 			}

@@ -31,8 +31,11 @@ import (
 	"strconv"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -66,7 +69,6 @@ type Memory struct {
 	tasks    map[uint32]*task
 	indexes  map[string]*indexSlot
 	pages    map[uint32]*pagesFile
-	files    map[uint32]*images.FileEntry
 	memfdShm map[uint32]uint32 // memfd inode id -> shmid
 	metaErr  error
 	metaDone bool
@@ -140,11 +142,11 @@ func (m *Memory) PageSizeOf() (uint64, error) {
 
 func (m *Memory) pageSize() (uint64, error) {
 	for _, f := range m.d.Kind("CORE") {
-		msg, err := f.First()
-		if err != nil || msg == nil {
+		core, err := model.First[*images.CoreEntry](f)
+		if err != nil || core == nil {
 			continue
 		}
-		if fixedPageArch(msg.(*images.CoreEntry).GetMtype()) {
+		if fixedPageArch(core.GetMtype()) {
 			return 4096, nil
 		}
 		break // one task tells the architecture of all
@@ -223,9 +225,31 @@ func (m *Memory) index(f *dump.File) (*pageIndex, error) {
 func (m *Memory) taskIndex(pid uint32) (*pageIndex, error) {
 	f := m.d.FileFor("PAGEMAP", uint64(pid))
 	if f == nil {
+		if m.child != nil {
+			return nil, nil // a parent dump need not hold every task
+		}
+		if t, err := m.modelTask(pid); err != nil || t != nil {
+			if err == nil {
+				_, err = model.Of(m.d).Pagemap(t)
+			}
+			return nil, err
+		}
 		return nil, nil
 	}
 	return m.index(f)
+}
+
+// modelTask returns the task pid of the dump's process tree; nil and no
+// error for a dump without pstree.img (a pre-dump) or a pid not in it.
+func (m *Memory) modelTask(pid uint32) (*model.Task, error) {
+	tree, err := model.Of(m.d).Tree()
+	if model.IsMissing(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tree.ByPID[pid], nil
 }
 
 // shmIndex returns the page index of shared memory object shmid, or nil.
@@ -246,20 +270,41 @@ func (m *Memory) task(pid uint32) (*task, error) {
 		return t, t.err
 	}
 	t = &task{pid: pid}
-	if f := m.d.FileFor("MM", uint64(pid)); f != nil {
-		msg, err := f.First()
-		switch {
-		case err != nil:
-			t.err = err
-		case msg == nil:
-			t.err = fmt.Errorf("%s: no entry", f.Name)
-		default:
-			t.mm = msg.(*images.MmEntry)
-			t.vmas = append([]*images.VmaEntry(nil), t.mm.GetVmas()...)
-			sort.SliceStable(t.vmas, func(i, j int) bool { return t.vmas[i].GetStart() < t.vmas[j].GetStart() })
+	mmFile := m.d.FileFor("MM", uint64(pid))
+	var mt *model.Task
+	var err error
+	if mmFile == nil {
+		// Whether a missing mm is a zombie's is the model's to say.
+		mt, err = m.modelTask(pid)
+	}
+	switch {
+	case err != nil:
+		t.err = err
+	case mt != nil:
+		t.mm, t.err = model.Of(m.d).MM(mt)
+		if t.mm == nil && t.err == nil {
+			if _, ok := model.Of(m.d).Alive(mt); !ok {
+				// The core that would say it is a zombie is missing.
+				_, t.err = model.Of(m.d).Core(mt)
+			}
 		}
-	} else if m.d.FileFor("CORE", uint64(pid)) == nil {
-		t.err = fmt.Errorf("no task %d in the dump", pid)
+	default:
+		// mm-PID.img is there; or there is no process tree (a pre-dump),
+		// or the pid is not in it.
+		if f := mmFile; f != nil {
+			t.mm, t.err = model.First[*images.MmEntry](f)
+			if t.err == nil && t.mm == nil {
+				t.err = fmt.Errorf("%s: no entry", f.Name)
+			}
+		} else if pm := m.d.FileFor("PAGEMAP", uint64(pid)); pm != nil && m.d.File("pstree.img") == nil {
+			t.mm, t.vmas, t.err = m.predumpVMAs(pm)
+		} else if m.d.FileFor("CORE", uint64(pid)) == nil {
+			t.err = fmt.Errorf("no task %d in the dump", pid)
+		}
+	}
+	if t.mm != nil && t.vmas == nil {
+		t.vmas = append([]*images.VmaEntry(nil), t.mm.GetVmas()...)
+		sort.SliceStable(t.vmas, func(i, j int) bool { return t.vmas[i].GetStart() < t.vmas[j].GetStart() })
 	}
 	m.mu.Lock()
 	if m.tasks == nil {
@@ -268,6 +313,31 @@ func (m *Memory) task(pid uint32) (*task, error) {
 	m.tasks[pid] = t
 	m.mu.Unlock()
 	return t, t.err
+}
+
+// predumpVMAs returns the memory of a task of a pre-dump, which has its
+// pagemap and pages but no mm: one anonymous private VMA for each stretch of
+// addresses the pagemap covers (its pages, its parent's, lazy ones), with
+// no permissions (a pre-dump does not record them), and an empty mm.
+func (m *Memory) predumpVMAs(pm *dump.File) (*images.MmEntry, []*images.VmaEntry, error) {
+	ix, err := m.index(pm)
+	if err != nil {
+		return nil, nil, err
+	}
+	var vmas []*images.VmaEntry
+	for _, r := range ix.runs {
+		if r.where == noData {
+			continue
+		}
+		if n := len(vmas); n > 0 && vmas[n-1].GetEnd() == r.start {
+			vmas[n-1].End = proto.Uint64(r.end)
+			continue
+		}
+		vmas = append(vmas, &images.VmaEntry{Start: proto.Uint64(r.start), End: proto.Uint64(r.end), Pgoff: proto.Uint64(0),
+			Shmid: proto.Uint64(0), Prot: proto.Uint32(0), Flags: proto.Uint32(flagnames.MapPrivate | 0x20 /* MAP_ANONYMOUS */),
+			Status: proto.Uint32(flagnames.VMAAreaRegular | flagnames.VMAAnonPrivate), Fd: proto.Int64(-1)})
+	}
+	return &images.MmEntry{}, vmas, nil
 }
 
 // MM returns the mm_entry of pid, or nil for a zombie or dead task (which
@@ -290,7 +360,8 @@ func (m *Memory) VMAs(pid uint32) ([]*images.VmaEntry, error) {
 	return t.vmas, nil
 }
 
-// loadMeta reads files.img and memfd.img, once.
+// loadMeta reads files.img (through the dump's model) and memfd.img,
+// once.
 func (m *Memory) loadMeta() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -298,31 +369,13 @@ func (m *Memory) loadMeta() error {
 		return m.metaErr
 	}
 	m.metaDone = true
-	m.files = map[uint32]*images.FileEntry{}
 	m.memfdShm = map[uint32]uint32{}
-	for _, f := range m.d.Kind("FILES") {
-		msgs, err := f.Messages()
-		if err != nil {
-			m.metaErr = err
-			return err
-		}
-		for _, msg := range msgs {
-			fe := msg.(*images.FileEntry)
-			m.files[fe.GetId()] = fe
-		}
+	if _, err := model.Of(m.d).Files(); err != nil {
+		m.metaErr = err
+		return err
 	}
-	for _, f := range m.d.Kind("MEMFD_INODE") {
-		msgs, err := f.Messages()
-		if err != nil {
-			m.metaErr = err
-			return err
-		}
-		for _, msg := range msgs {
-			mi := msg.(*images.MemfdInodeEntry)
-			m.memfdShm[uint32(mi.GetInodeId())] = mi.GetShmid()
-		}
-	}
-	return nil
+	m.metaErr = model.Each(m.d, "MEMFD_INODE", func(mi *images.MemfdInodeEntry) { m.memfdShm[uint32(mi.GetInodeId())] = mi.GetShmid() })
+	return m.metaErr
 }
 
 // LoadFiles reads files.img and memfd.img (once), which name the files of
@@ -332,12 +385,14 @@ func (m *Memory) loadMeta() error {
 func (m *Memory) LoadFiles() error { return m.loadMeta() }
 
 // File returns the file object with id from files.img, or nil (also when
-// files.img cannot be read: see [Memory.LoadFiles]).
+// files.img cannot be read: see [Memory.LoadFiles]; a missing files.img is
+// recorded by the dump's model).
 func (m *Memory) File(id uint32) *images.FileEntry {
 	if m.loadMeta() != nil {
 		return nil
 	}
-	return m.files[id]
+	fe, _ := model.Of(m.d).File(id)
+	return fe
 }
 
 // fileName returns the path of a file mapping's file, for messages.
@@ -425,7 +480,7 @@ func (m *Memory) pagesFor(id uint32) (*pagesFile, error) {
 	}
 	f := m.d.FileFor("PAGES", uint64(id))
 	if f == nil {
-		return nil, fmt.Errorf("%s: pages-%d.img is missing", m.d.Name, id)
+		return nil, fmt.Errorf("%s: %w", m.d.Name, model.Of(m.d).Pages(uint64(id)))
 	}
 	fh, err := f.Open()
 	if err != nil {

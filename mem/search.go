@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -111,23 +112,36 @@ func (m *Memory) Search(p Pattern, opts SearchOptions, fn func(Match) error) err
 // mm images when it has no pstree.
 func (m *Memory) pids() ([]uint32, error) {
 	var out []uint32
-	if f := m.d.File("pstree.img"); f != nil {
-		msgs, err := f.Messages()
+	if m.d.File("pstree.img") != nil {
+		tree, err := model.Of(m.d).Tree()
 		if err != nil {
 			return nil, err
 		}
-		for _, msg := range msgs {
-			out = append(out, msg.(*images.PstreeEntry).GetPid())
+		for _, t := range tree.Tasks {
+			out = append(out, t.PID)
 		}
 		return out, nil
 	}
-	for _, f := range m.d.Kind("MM") {
-		if id, err := strconv.ParseUint(f.ID, 10, 32); err == nil {
-			out = append(out, uint32(id))
+	// No process tree: the pids of the mm images, or of a pre-dump's
+	// pagemap images.
+	for _, kind := range []string{"MM", "PAGEMAP"} {
+		for _, f := range m.d.Kind(kind) {
+			if id, err := strconv.ParseUint(f.ID, 10, 32); err == nil {
+				out = append(out, uint32(id))
+			}
+		}
+		if len(out) > 0 {
+			break
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
+
+// PIDs returns the tasks whose memory the dump holds: those of its process
+// tree in pstree order, or, in a pre-dump (no pstree.img), the pids its
+// pagemap images are named after, in order.
+func (m *Memory) PIDs() ([]uint32, error) { return m.pids() }
 
 // span is a range of addresses [start, end).
 type span struct{ start, end uint64 }

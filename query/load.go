@@ -14,6 +14,7 @@ import (
 	"cel.dev/cel-go/common/types/traits"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/model"
 )
 
 // Dump is a dump opened for queries. It reads an image only when a query
@@ -22,8 +23,25 @@ import (
 type Dump struct {
 	d *dump.Dump
 
-	mu    sync.Mutex
-	cache map[string]*cached
+	mu     sync.Mutex
+	cache  map[string]*cached
+	damage []string // see damaged
+}
+
+// Warnings returns what made the values built so far partial, one line
+// each: the images the model needed and the dump does not have ("core-42.img
+// is missing (needed for ...)"), then the memory reads that failed on a
+// damaged image. A value that depends on them has nulls (or, for lists read
+// from memory, nothing) in their place. Empty when every value is whole.
+func (d *Dump) Warnings() []string {
+	var out []string
+	for _, m := range model.Of(d.d).Missing() {
+		out = append(out, (&model.MissingError{Image: m.Image, For: m.For}).Error())
+	}
+	d.mu.Lock()
+	out = append(out, d.damage...)
+	d.mu.Unlock()
+	return out
 }
 
 type cached struct {

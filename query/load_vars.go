@@ -69,6 +69,8 @@ func (d *Dump) varValue(ctx context.Context, adapter types.Adapter, v Var, n *ne
 		return d.sockets(ctx, n)
 	case viewMounts:
 		return d.mounts(ctx)
+	case viewThreads:
+		return d.threads()
 	case viewPagemaps:
 		return d.pagemaps(ctx)
 	case viewImages:

@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"cel.dev/cel-go/cel"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/mem"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/views"
 )
 
@@ -277,6 +279,7 @@ func (d *Dump) taskMemory(ctx context.Context, n *needs, out []*views.Task) erro
 			s, err := get(t.GetPid())
 			if err != nil {
 				errs = append(errs, err.Error())
+				d.damaged(err)
 				return nil
 			}
 			return s
@@ -292,4 +295,23 @@ func (d *Dump) taskMemory(ctx context.Context, n *needs, out []*views.Task) erro
 		}
 	}
 	return nil
+}
+
+// damaged records a memory read that failed because an image is damaged
+// or missing (not because the memory is not in the dump by design: a
+// zombie, an address in no VMA, a file's bytes): the value that needed it
+// is partial (see [Dump.Warnings]). A missing image is the model's to
+// record.
+func (d *Dump) damaged(err error) {
+	for _, why := range []error{mem.ErrUnmapped, mem.ErrNotDumped, mem.ErrNoMemory} {
+		if errors.Is(err, why) {
+			return
+		}
+	}
+	if model.IsMissing(err) {
+		return
+	}
+	d.mu.Lock()
+	d.damage = append(d.damage, err.Error())
+	d.mu.Unlock()
 }

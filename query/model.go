@@ -45,6 +45,7 @@ const (
 	viewContainer
 	viewRootfs
 	viewDeletedFiles
+	viewThreads
 )
 
 // Full names of the view messages.
@@ -56,11 +57,14 @@ const (
 	typeSocket  = "critq.views.socket"
 	typeMount   = "critq.views.mount"
 	typePagemap = "critq.views.pagemap"
+	typeThread  = "critq.views.thread"
 )
 
 var viewVars = []Var{
 	{Name: "tasks", view: viewTasks, Type: cel.ListType(cel.ObjectType(typeTask)),
 		Doc: "every task of pstree.img in tree order, joined with its core, mm, vmas, fds, ids and fs"},
+	{Name: "threads", view: viewThreads, Type: cel.ListType(cel.ObjectType(typeThread)),
+		Doc: "every thread of every task: tid, comm, state, blocked and pending signals, scheduling, its core"},
 	{Name: "vmas", view: viewVMAs, Type: cel.ListType(cel.ObjectType(typeVMA)),
 		Doc: "every VMA of every task: the vma_entry fields plus pid, size and path"},
 	{Name: "fds", view: viewFDs, Type: cel.ListType(cel.ObjectType(typeFD)),

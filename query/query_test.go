@@ -18,6 +18,7 @@ import (
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/testcorpus"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
 )
@@ -128,7 +129,7 @@ func execVMAs(t *testing.T, dir string) []ownedVMA {
 		t.Fatal(err)
 	}
 	var out []ownedVMA
-	ps, err := messagesOf[*images.PstreeEntry](d, "PSTREE")
+	ps, err := model.Messages[*images.PstreeEntry](d.File("pstree.img"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestVars(t *testing.T) {
 			t.Errorf("Vars(): %s has type %v, doc %q", v.Name, v.Type, v.Doc)
 		}
 	}
-	for _, name := range []string{"tasks", "vmas", "fds", "files", "sockets", "mounts", "pagemaps", "images", "pstree", "core", "mm", "fdinfo", "inventory", "ids", "fs"} {
+	for _, name := range []string{"tasks", "vmas", "fds", "files", "sockets", "mounts", "pagemaps", "threads", "images", "pstree", "core", "mm", "fdinfo", "inventory", "ids", "fs"} {
 		if !seen[name] {
 			t.Errorf("Vars() lacks %s", name)
 		}

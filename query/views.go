@@ -7,10 +7,10 @@ import (
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
 )
@@ -19,247 +19,67 @@ import (
 // fields in needs call for, prefetching them in parallel, and fills only
 // those fields.
 
-// messagesOf returns the entries of the first file of kind, or nil when
-// the dump has none.
-func messagesOf[T proto.Message](d *dump.Dump, kind string) ([]T, error) {
-	fs := d.Kind(kind)
-	if len(fs) == 0 {
-		return nil, nil
-	}
-	msgs, err := fs[0].Messages()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]T, 0, len(msgs))
-	for _, m := range msgs {
-		if t, ok := m.(T); ok {
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
+// model returns the joined model of the dump (package model): the process
+// tree, files, fd tables and the rules on them that every presentation
+// shares.
+func (d *Dump) model() *model.Model { return model.Of(d.d) }
 
-// firstOf returns the first entry of f, or nil when f is nil or empty.
-func firstOf[T proto.Message](f *dump.File) (T, error) {
-	var zero T
-	if f == nil {
-		return zero, nil
-	}
-	m, err := f.First()
-	if err != nil || m == nil {
-		return zero, err
-	}
-	t, _ := m.(T)
-	return t, nil
-}
+// tree returns the process tree.
+func (d *Dump) tree() (*model.Tree, error) { return d.model().Tree() }
 
-// pstree returns the entries of pstree.img and the depth of each task in
-// the tree.
-type treeInfo struct {
-	tasks    []*images.PstreeEntry
-	depth    map[uint32]uint32
-	children map[uint32][]uint32
-}
-
-func (d *Dump) tree() (*treeInfo, error) {
-	return onceAs(d, "pstree", func() (*treeInfo, error) {
-		ps, err := messagesOf[*images.PstreeEntry](d.d, "PSTREE")
-		if err != nil {
-			return nil, err
-		}
-		t := &treeInfo{tasks: ps, depth: map[uint32]uint32{}, children: map[uint32][]uint32{}}
-		known := map[uint32]bool{}
-		for _, p := range ps {
-			known[p.GetPid()] = true
-		}
-		for _, p := range ps {
-			if known[p.GetPpid()] && p.GetPpid() != p.GetPid() {
-				t.children[p.GetPpid()] = append(t.children[p.GetPpid()], p.GetPid())
-			}
-		}
-		// pstree.img is in depth-first order, parents first; a parent met
-		// later (or never) leaves the child at the depth of a root.
-		for _, p := range ps {
-			if dp, ok := t.depth[p.GetPpid()]; ok && known[p.GetPpid()] {
-				t.depth[p.GetPid()] = dp + 1
-			} else {
-				t.depth[p.GetPid()] = 0
-			}
-		}
-		return t, nil
-	})
-}
-
-// fileIndex is files.img by id, with the byte order of the image (socket
+// files returns files.img by id, with the byte order of the image (socket
 // addresses are words in the dumping host's order).
-type fileIndex struct {
-	byID  map[uint32]*images.FileEntry
-	list  []*images.FileEntry
-	order binary.ByteOrder
-}
-
-func (d *Dump) files() (*fileIndex, error) {
-	return onceAs(d, "files", func() (*fileIndex, error) {
-		idx := &fileIndex{byID: map[uint32]*images.FileEntry{}, order: binary.LittleEndian}
-		fs := d.d.Kind("FILES")
-		if len(fs) == 0 {
-			return idx, nil
-		}
-		img, err := fs[0].Image()
-		if err != nil {
-			return nil, err
-		}
-		idx.order = img.Header.Order
-		idx.list, err = messagesOf[*images.FileEntry](d.d, "FILES")
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range idx.list {
-			idx.byID[f.GetId()] = f
-		}
-		return idx, nil
-	})
-}
-
-// path returns the path of a file object: the name of a regular file (or of
-// the file behind a FIFO), the name of a unix socket; "" for others.
-func (idx *fileIndex) path(f *images.FileEntry) string {
-	switch {
-	case f == nil:
-		return ""
-	case f.GetReg() != nil:
-		return f.GetReg().GetName()
-	case f.GetFifo() != nil:
-		if r := idx.byID[f.GetFifo().GetRegfId()]; r != nil && r.GetReg() != nil {
-			return r.GetReg().GetName()
-		}
-	case f.GetUsk() != nil:
-		return unixName(f.GetUsk().GetName())
-	}
-	return ""
-}
-
-// pathOf returns the path of regular file id, or "" and false.
-func (idx *fileIndex) regPath(id uint64) (string, bool) {
-	if id > 0xffffffff {
-		return "", false
-	}
-	f := idx.byID[uint32(id)]
-	if f == nil || f.GetReg() == nil {
-		return "", false
-	}
-	return f.GetReg().GetName(), true
-}
-
-// unixName renders a unix socket name: a path, or "@name" for an abstract
-// name (a leading NUL), as ss(8) does.
-func unixName(b []byte) string {
-	if len(b) > 0 && b[0] == 0 {
-		return "@" + string(b[1:])
-	}
-	return string(b)
-}
-
-// fileFlags returns the open flags of a file object: the flags field of
-// whichever per-type entry is set.
-func fileFlags(f *images.FileEntry) (uint32, bool) {
-	if f == nil {
-		return 0, false
-	}
-	var flags uint32
-	found := false
-	f.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
-			return true
-		}
-		ffd := fd.Message().Fields().ByName("flags")
-		if ffd == nil || ffd.Kind() != protoreflect.Uint32Kind {
-			return true
-		}
-		m := v.Message()
-		if m.Has(ffd) {
-			flags, found = uint32(m.Get(ffd).Uint()), true
-		}
-		return false
-	})
-	return flags, found
-}
-
-// deleted returns the ids of files that have a remap: unlinked files kept
-// as ghost files or linked remaps.
-func (d *Dump) deleted() (map[uint32]bool, error) {
-	return onceAs(d, "remaps", func() (map[uint32]bool, error) {
-		rs, err := messagesOf[*images.RemapFilePathEntry](d.d, "REMAP_FPATH")
-		if err != nil {
-			return nil, err
-		}
-		out := map[uint32]bool{}
-		for _, r := range rs {
-			if t := r.GetRemapType(); t == images.RemapType_LINKED || t == images.RemapType_GHOST {
-				out[r.GetOrigId()] = true
-			}
-		}
-		return out, nil
-	})
-}
+func (d *Dump) files() (*model.Files, error) { return d.model().Files() }
 
 // fdTables maps every task to its fds (ids-<pid>.img gives the files_id of
-// fdinfo-<files_id>.img) and every file id to the tasks that hold it.
-type fdTables struct {
-	byPid  map[uint32][]*images.FdinfoEntry
-	owners map[uint32][]uint32
-}
-
-func (d *Dump) fdTables(ctx context.Context) (*fdTables, error) {
-	return onceAs(d, "fdtables", func() (*fdTables, error) {
+// fdinfo-<files_id>.img) and every file id to the tasks that hold it. It
+// reads the images in parallel first.
+func (d *Dump) fdTables(ctx context.Context) (*model.FdTables, error) {
+	return onceAs(d, "fdtables", func() (*model.FdTables, error) {
 		t, err := d.tree()
 		if err != nil {
 			return nil, err
 		}
 		var idFiles []*dump.File
-		for _, p := range t.tasks {
-			idFiles = append(idFiles, d.d.FileFor("IDS", uint64(p.GetPid())))
+		for _, p := range t.Tasks {
+			idFiles = append(idFiles, d.d.FileFor("IDS", uint64(p.PID)))
 		}
 		if err := prefetch(ctx, nonNil(idFiles...), readMessages); err != nil {
 			return nil, err
 		}
-		filesID := make([]*dump.File, len(t.tasks))
-		for i, f := range idFiles {
-			ids, err := firstOf[*images.TaskKobjIdsEntry](f)
+		var fdFiles []*dump.File
+		for _, f := range idFiles {
+			ids, err := model.First[*images.TaskKobjIdsEntry](f)
 			if err != nil {
 				return nil, err
 			}
 			if ids != nil {
-				filesID[i] = d.d.FileFor("FDINFO", uint64(ids.GetFilesId()))
+				fdFiles = append(fdFiles, d.d.FileFor("FDINFO", uint64(ids.GetFilesId())))
 			}
 		}
-		if err := prefetch(ctx, nonNil(filesID...), readMessages); err != nil {
+		if err := prefetch(ctx, nonNil(fdFiles...), readMessages); err != nil {
 			return nil, err
 		}
-		ft := &fdTables{byPid: map[uint32][]*images.FdinfoEntry{}, owners: map[uint32][]uint32{}}
-		for i, p := range t.tasks {
-			if filesID[i] == nil {
-				continue
-			}
-			msgs, err := filesID[i].Messages()
-			if err != nil {
-				return nil, err
-			}
-			seen := map[uint32]bool{}
-			for _, m := range msgs {
-				fe, ok := m.(*images.FdinfoEntry)
-				if !ok {
-					continue
-				}
-				ft.byPid[p.GetPid()] = append(ft.byPid[p.GetPid()], fe)
-				if !seen[fe.GetId()] {
-					seen[fe.GetId()] = true
-					ft.owners[fe.GetId()] = append(ft.owners[fe.GetId()], p.GetPid())
-				}
-			}
-		}
-		return ft, nil
+		return d.model().FdTables()
 	})
+}
+
+// regPath returns the path of regular file id; a missing files.img is
+// recorded by the model.
+func (d *Dump) regPath(idx *model.Files, id uint64) (string, bool) {
+	if !idx.Present && id <= 0xffffffff {
+		d.model().File(uint32(id))
+	}
+	return idx.RegPath(id)
+}
+
+// goOn returns err unless it is a missing image, which the model has
+// recorded: a view goes on with the fields it would fill null.
+func goOn(err error) error {
+	if model.IsMissing(err) {
+		return nil
+	}
+	return err
 }
 
 // tasks builds the tasks view.
@@ -280,8 +100,8 @@ func (d *Dump) buildTasks(ctx context.Context, n *needs) ([]*views.Task, error) 
 	wantFS := n.any(typeTask, "cwd", "root")
 	wantFiles := n.any(typeTask, "exe", "cwd", "root")
 	var files []*dump.File
-	for _, p := range t.tasks {
-		pid := uint64(p.GetPid())
+	for _, p := range t.Tasks {
+		pid := uint64(p.PID)
 		if wantCore {
 			files = append(files, d.d.FileFor("CORE", pid))
 		}
@@ -298,7 +118,7 @@ func (d *Dump) buildTasks(ctx context.Context, n *needs) ([]*views.Task, error) 
 	if err := prefetch(ctx, nonNil(files...), readMessages); err != nil {
 		return nil, err
 	}
-	var idx *fileIndex
+	var idx *model.Files
 	if wantFiles {
 		if idx, err = d.files(); err != nil {
 			return nil, err
@@ -326,17 +146,21 @@ func (d *Dump) buildTasks(ctx context.Context, n *needs) ([]*views.Task, error) 
 			fds[f.GetPid()] = append(fds[f.GetPid()], f)
 		}
 	}
-	out := make([]*views.Task, 0, len(t.tasks))
-	for _, p := range t.tasks {
-		pid := p.GetPid()
+	md := d.model()
+	out := make([]*views.Task, 0, len(t.Tasks))
+	for _, p := range t.Tasks {
+		pid := p.PID
 		task := &views.Task{
-			Pid: proto.Uint32(pid), Ppid: proto.Uint32(p.GetPpid()), Pgid: proto.Uint32(p.GetPgid()),
-			Sid: proto.Uint32(p.GetSid()), Threads: p.GetThreads(),
-			Children: t.children[pid], Depth: proto.Uint32(t.depth[pid]),
+			Pid: proto.Uint32(pid), Ppid: proto.Uint32(p.PPID), Pgid: proto.Uint32(p.PGID),
+			Sid: proto.Uint32(p.SID), Threads: p.Threads, Depth: proto.Uint32(p.Depth),
 		}
+		for _, c := range p.Children {
+			task.Children = append(task.Children, c.PID)
+		}
+		// A missing image leaves its fields null; the model records it.
 		if wantCore {
-			core, err := firstOf[*images.CoreEntry](d.d.FileFor("CORE", uint64(pid)))
-			if err != nil {
+			core, err := md.Core(p)
+			if goOn(err) != nil {
 				return nil, err
 			}
 			if core != nil {
@@ -351,32 +175,34 @@ func (d *Dump) buildTasks(ctx context.Context, n *needs) ([]*views.Task, error) 
 			}
 		}
 		if wantMM {
-			mm, err := firstOf[*images.MmEntry](d.d.FileFor("MM", uint64(pid)))
-			if err != nil {
+			mm, err := md.MM(p)
+			if goOn(err) != nil {
 				return nil, err
 			}
 			task.Mm = mm
 			if mm != nil && idx != nil {
-				if p, ok := idx.regPath(uint64(mm.GetExeFileId())); ok {
+				if p, ok := d.regPath(idx, uint64(mm.GetExeFileId())); ok {
 					task.Exe = proto.String(p)
 				}
 			}
 		}
 		if wantIDs {
-			if task.Ids, err = firstOf[*images.TaskKobjIdsEntry](d.d.FileFor("IDS", uint64(pid))); err != nil {
+			ids, err := md.IDs(p)
+			if goOn(err) != nil {
 				return nil, err
 			}
+			task.Ids = ids
 		}
 		if wantFS {
-			fs, err := firstOf[*images.FsEntry](d.d.FileFor("FS", uint64(pid)))
-			if err != nil {
+			fs, err := md.FS(p)
+			if goOn(err) != nil {
 				return nil, err
 			}
 			if fs != nil {
-				if p, ok := idx.regPath(uint64(fs.GetCwdId())); ok {
+				if p, ok := d.regPath(idx, uint64(fs.GetCwdId())); ok {
 					task.Cwd = proto.String(p)
 				}
-				if p, ok := idx.regPath(uint64(fs.GetRootId())); ok {
+				if p, ok := d.regPath(idx, uint64(fs.GetRootId())); ok {
 					task.Root = proto.String(p)
 				}
 			}
@@ -409,16 +235,16 @@ func (d *Dump) buildFDs(ctx context.Context, n *needs) ([]*views.Fd, error) {
 		return nil, err
 	}
 	var out []*views.Fd
-	for _, p := range t.tasks {
-		for _, fe := range ft.byPid[p.GetPid()] {
+	for _, p := range t.Tasks {
+		for _, fe := range ft.ByPID[p.PID] {
 			fd := &views.Fd{
-				Pid: p.Pid, Fd: fe.Fd, Type: fe.Type, Kind: proto.String(fe.GetType().String()),
+				Pid: proto.Uint32(p.PID), Fd: fe.Fd, Type: fe.Type, Kind: proto.String(fe.GetType().String()),
 				Id: fe.Id, FdFlags: fe.Flags,
 			}
 			if facts.idx != nil && n.has(typeFD, "file") {
-				fd.File = facts.idx.byID[fe.GetId()]
+				fd.File = facts.idx.ByID[fe.GetId()]
 			}
-			fd.Flags, fd.Path, fd.Deleted, fd.Socket = facts.of(fe.GetId())
+			fd.Flags, fd.Path, fd.Deleted, fd.Socket = facts.of(d, fe.GetId())
 			out = append(out, fd)
 		}
 	}
@@ -429,8 +255,8 @@ func (d *Dump) buildFDs(ctx context.Context, n *needs) ([]*views.Fd, error) {
 // path, whether it is deleted, its socket. Each is read only when the
 // message type asks for it.
 type fileFacts struct {
-	idx   *fileIndex
-	del   map[uint32]bool
+	idx   *model.Files
+	del   map[uint32]images.RemapType
 	socks map[uint32]*views.Socket
 }
 
@@ -443,7 +269,7 @@ func (d *Dump) fileFacts(ctx context.Context, n *needs, msg string) (*fileFacts,
 		}
 	}
 	if n.has(msg, "deleted") {
-		if ff.del, err = d.deleted(); err != nil {
+		if ff.del, err = d.model().Remaps(); err != nil {
 			return nil, err
 		}
 	}
@@ -461,18 +287,22 @@ func (d *Dump) fileFacts(ctx context.Context, n *needs, msg string) (*fileFacts,
 }
 
 // of returns the facts of file id; nil pointers for what is unknown.
-func (ff *fileFacts) of(id uint32) (flags *uint32, path *string, deleted *bool, sock *views.Socket) {
+func (ff *fileFacts) of(d *Dump, id uint32) (flags *uint32, path *string, deleted *bool, sock *views.Socket) {
 	if ff.idx != nil {
-		f := ff.idx.byID[id]
-		if fl, ok := fileFlags(f); ok {
+		f := ff.idx.ByID[id]
+		if !ff.idx.Present {
+			d.model().File(id) // records that files.img is missing
+		}
+		if fl, ok := ff.idx.Flags(f); ok {
 			flags = proto.Uint32(fl)
 		}
-		if p := ff.idx.path(f); p != "" {
+		if p := ff.idx.Path(f); p != "" {
 			path = proto.String(p)
 		}
 	}
 	if ff.del != nil {
-		deleted = proto.Bool(ff.del[id])
+		t, ok := ff.del[id]
+		deleted = proto.Bool(ok && model.IsDeleted(t))
 	}
 	return flags, path, deleted, ff.socks[id]
 }
@@ -488,18 +318,18 @@ func (d *Dump) filesView(ctx context.Context, n *needs) ([]*views.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		var ft *fdTables
+		var ft *model.FdTables
 		if n.has(typeFile, "pids") {
 			if ft, err = d.fdTables(ctx); err != nil {
 				return nil, err
 			}
 		}
-		out := make([]*views.File, 0, len(idx.list))
-		for _, f := range idx.list {
+		out := make([]*views.File, 0, len(idx.List))
+		for _, f := range idx.List {
 			v := &views.File{Id: f.Id, Type: f.Type, Kind: proto.String(f.GetType().String()), Entry: f}
-			v.Flags, v.Path, v.Deleted, v.Socket = facts.of(f.GetId())
+			v.Flags, v.Path, v.Deleted, v.Socket = facts.of(d, f.GetId())
 			if ft != nil {
-				v.Pids = ft.owners[f.GetId()]
+				v.Pids = ft.Owners[f.GetId()]
 			}
 			out = append(out, v)
 		}
@@ -521,7 +351,7 @@ func (d *Dump) sockets(ctx context.Context, n *needs) ([]*views.Socket, error) {
 		if err != nil {
 			return nil, err
 		}
-		var ft *fdTables
+		var ft *model.FdTables
 		if n.has(typeSocket, "pids") {
 			if ft, err = d.fdTables(ctx); err != nil {
 				return nil, err
@@ -529,19 +359,15 @@ func (d *Dump) sockets(ctx context.Context, n *needs) ([]*views.Socket, error) {
 		}
 		var queued map[uint32]uint64
 		if n.has(typeSocket, "queued") {
-			qs, err := messagesOf[*images.SkPacketEntry](d.d, "SK_QUEUES")
-			if err != nil {
-				return nil, err
-			}
 			queued = map[uint32]uint64{}
-			for _, q := range qs {
-				queued[q.GetIdFor()] += uint64(q.GetLength())
+			if err := model.Each(d.d, "SK_QUEUES", func(q *images.SkPacketEntry) { queued[q.GetIdFor()] += uint64(q.GetLength()) }); err != nil {
+				return nil, err
 			}
 		}
 		wantStream := n.any(typeSocket, "inq_len", "outq_len")
 		var out []*views.Socket
-		for _, f := range idx.list {
-			s := socketOf(f, idx.order)
+		for _, f := range idx.List {
+			s := socketOf(f, idx.Order)
 			if s == nil {
 				continue
 			}
@@ -549,14 +375,14 @@ func (d *Dump) sockets(ctx context.Context, n *needs) ([]*views.Socket, error) {
 				s.File = f
 			}
 			if ft != nil {
-				s.Pids = ft.owners[f.GetId()]
+				s.Pids = ft.Owners[f.GetId()]
 			}
 			if queued != nil {
 				s.Queued = proto.Uint64(queued[f.GetId()])
 			}
 			if wantStream && f.GetIsk() != nil {
 				k := d.d.File("tcp-stream-" + strconv.FormatUint(uint64(s.GetIno()), 16) + ".img")
-				ts, err := firstOf[*images.TcpStreamEntry](k)
+				ts, err := model.First[*images.TcpStreamEntry](k)
 				if err != nil {
 					return nil, err
 				}
@@ -587,7 +413,7 @@ func socketOf(f *images.FileEntry, order binary.ByteOrder) *views.Socket {
 		sk := f.GetUsk()
 		return &views.Socket{
 			Id: f.Id, Ino: sk.Ino, Family: proto.Uint32(afUnix), Type: sk.Type, State: sk.State,
-			LocalAddr: proto.String(unixName(sk.GetName())), PeerIno: sk.Peer, Backlog: sk.Backlog,
+			LocalAddr: proto.String(model.UnixName(sk.GetName())), PeerIno: sk.Peer, Backlog: sk.Backlog,
 		}
 	case f.GetNlsk() != nil:
 		sk := f.GetNlsk()
@@ -668,8 +494,20 @@ func (d *Dump) pagemaps(ctx context.Context) ([]*views.Pagemap, error) {
 			return nil, err
 		}
 		var fs []*dump.File
-		for _, p := range t.tasks {
-			fs = append(fs, d.d.FileFor("PAGEMAP", uint64(p.GetPid())))
+		if d.d.File("pstree.img") != nil {
+			for _, p := range t.Tasks {
+				f := d.d.FileFor("PAGEMAP", uint64(p.PID))
+				if f == nil {
+					if _, err := d.model().Pagemap(p); goOn(err) != nil {
+						return nil, err
+					}
+				}
+				fs = append(fs, f)
+			}
+		} else {
+			// A pre-dump has no process tree: its tasks are the pids of
+			// its pagemap images.
+			fs = sortByID(d.d.Kind("PAGEMAP"))
 		}
 		fs = nonNil(fs...)
 		shmem := sortByID(d.d.Kind("SHMEM_PAGEMAP"))

@@ -6,9 +6,11 @@ import (
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/views"
 )
 
@@ -79,14 +81,14 @@ func (d *Dump) buildVMAs(ctx context.Context, n *needs) ([]*views.Vma, error) {
 	if err != nil {
 		return nil, err
 	}
-	mms := make([]*dump.File, len(t.tasks))
-	for i, p := range t.tasks {
-		mms[i] = d.d.FileFor("MM", uint64(p.GetPid()))
+	mms := make([]*dump.File, len(t.Tasks))
+	for i, p := range t.Tasks {
+		mms[i] = d.d.FileFor("MM", uint64(p.PID))
 	}
 	if err := prefetch(ctx, nonNil(mms...), readImage); err != nil {
 		return nil, err
 	}
-	var idx *fileIndex
+	var idx *model.Files
 	if n.has(typeVMA, "path") {
 		if idx, err = d.files(); err != nil {
 			return nil, err
@@ -94,9 +96,14 @@ func (d *Dump) buildVMAs(ctx context.Context, n *needs) ([]*views.Vma, error) {
 	}
 	mask := vmaMask(n)
 	var out []*views.Vma
-	for i, p := range t.tasks {
+	for i, p := range t.Tasks {
 		if mms[i] == nil {
-			continue // zombies and dead tasks have no mm
+			// Zombies and dead tasks have no mm; a live task's missing
+			// mm is recorded by the model.
+			if _, err := d.model().MM(p); goOn(err) != nil {
+				return nil, err
+			}
+			continue
 		}
 		img, err := mms[i].Image()
 		if err != nil {
@@ -114,7 +121,7 @@ func (d *Dump) buildVMAs(ctx context.Context, n *needs) ([]*views.Vma, error) {
 		if err != nil {
 			return nil, &codec.Error{File: mms[i].Name, Kind: img.Header.Kind.Name, Entry: 0, Offset: e.Offset, Err: err}
 		}
-		pid := p.Pid
+		pid := proto.Uint32(p.PID)
 		var sizes []uint64
 		if n.has(typeVMA, "size") {
 			sizes = make([]uint64, len(vs))
@@ -131,7 +138,7 @@ func (d *Dump) buildVMAs(ctx context.Context, n *needs) ([]*views.Vma, error) {
 			if idx != nil && v.GetStatus()&vmaFileMapping != 0 {
 				s, ok := paths[v.GetShmid()]
 				if !ok {
-					if p, found := idx.regPath(v.GetShmid()); found {
+					if p, found := d.regPath(idx, v.GetShmid()); found {
 						s = &p
 					}
 					paths[v.GetShmid()] = s

@@ -1,5 +1,6 @@
 // critq's joined views of a CRIU dump: the element types of the CEL variables
-// tasks, vmas, fds, files, sockets, mounts and pagemaps (package query).
+// tasks, threads, vmas, fds, files, sockets, mounts and pagemaps (package
+// query).
 // A view message is built by critq from several images; it is never stored in
 // a dump. Fields that restate an image's field keep its number, type and
 // (criu) options, so crit's JSON conventions apply to them unchanged.
@@ -1141,6 +1142,134 @@ func (x *Pagemap) GetOffset() uint64 {
 	return 0
 }
 
+// One thread of a task: the tids of pstree.img joined with each thread's
+// core-<tid>.img, tasks in pstree order, threads in pstree.img's order (the
+// main thread, tid == pid, first).
+type Thread struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// the task (thread group)
+	Pid *uint32 `protobuf:"varint,1,opt,name=pid" json:"pid,omitempty"`
+	Tid *uint32 `protobuf:"varint,2,opt,name=tid" json:"tid,omitempty"`
+	// thread_core.comm; for a thread whose core has none, the task's comm
+	// when it is the main thread (core.tc.comm)
+	Comm *string `protobuf:"bytes,3,opt,name=comm" json:"comm,omitempty"`
+	// the task's core.tc.task_state, which its threads share
+	State *uint32 `protobuf:"varint,4,opt,name=state" json:"state,omitempty"`
+	// blocked signals: thread_core.blk_sigset, bit N-1 for signal N
+	Sigmask *uint64 `protobuf:"varint,5,opt,name=sigmask" json:"sigmask,omitempty"`
+	// signals pending for the thread alone (thread_core.signals_p), by number
+	Pending []uint32 `protobuf:"varint,6,rep,name=pending" json:"pending,omitempty"`
+	// thread_core.sched_policy (SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2, ...),
+	// sched_prio and sched_nice
+	SchedPolicy *uint32 `protobuf:"varint,7,opt,name=sched_policy,json=schedPolicy" json:"sched_policy,omitempty"`
+	SchedPrio   *uint32 `protobuf:"varint,8,opt,name=sched_prio,json=schedPrio" json:"sched_prio,omitempty"`
+	SchedNice   *int32  `protobuf:"zigzag32,9,opt,name=sched_nice,json=schedNice" json:"sched_nice,omitempty"`
+	// the thread's whole core_entry: registers (thread_info), sigaltstack, ...
+	Core          *images.CoreEntry `protobuf:"bytes,10,opt,name=core" json:"core,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Thread) Reset() {
+	*x = Thread{}
+	mi := &file_critq_views_views_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Thread) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Thread) ProtoMessage() {}
+
+func (x *Thread) ProtoReflect() protoreflect.Message {
+	mi := &file_critq_views_views_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Thread.ProtoReflect.Descriptor instead.
+func (*Thread) Descriptor() ([]byte, []int) {
+	return file_critq_views_views_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Thread) GetPid() uint32 {
+	if x != nil && x.Pid != nil {
+		return *x.Pid
+	}
+	return 0
+}
+
+func (x *Thread) GetTid() uint32 {
+	if x != nil && x.Tid != nil {
+		return *x.Tid
+	}
+	return 0
+}
+
+func (x *Thread) GetComm() string {
+	if x != nil && x.Comm != nil {
+		return *x.Comm
+	}
+	return ""
+}
+
+func (x *Thread) GetState() uint32 {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return 0
+}
+
+func (x *Thread) GetSigmask() uint64 {
+	if x != nil && x.Sigmask != nil {
+		return *x.Sigmask
+	}
+	return 0
+}
+
+func (x *Thread) GetPending() []uint32 {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *Thread) GetSchedPolicy() uint32 {
+	if x != nil && x.SchedPolicy != nil {
+		return *x.SchedPolicy
+	}
+	return 0
+}
+
+func (x *Thread) GetSchedPrio() uint32 {
+	if x != nil && x.SchedPrio != nil {
+		return *x.SchedPrio
+	}
+	return 0
+}
+
+func (x *Thread) GetSchedNice() int32 {
+	if x != nil && x.SchedNice != nil {
+		return *x.SchedNice
+	}
+	return 0
+}
+
+func (x *Thread) GetCore() *images.CoreEntry {
+	if x != nil {
+		return x.Core
+	}
+	return nil
+}
+
 var File_critq_views_views_proto protoreflect.FileDescriptor
 
 const file_critq_views_views_proto_rawDesc = "" +
@@ -1265,7 +1394,21 @@ const file_critq_views_views_proto_rawDesc = "" +
 	"\x05flags\x18\x06 \x01(\rB\x0f\xd2?\f\x1a\n" +
 	"pmap.flagsR\x05flags\x12\x1b\n" +
 	"\tin_parent\x18\a \x01(\bR\binParent\x12\x16\n" +
-	"\x06offset\x18\b \x01(\x04R\x06offsetB$Z\"github.com/critq/critq/proto/views"
+	"\x06offset\x18\b \x01(\x04R\x06offset\"\xaa\x02\n" +
+	"\x06thread\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x10\n" +
+	"\x03tid\x18\x02 \x01(\rR\x03tid\x12\x12\n" +
+	"\x04comm\x18\x03 \x01(\tR\x04comm\x12\x1e\n" +
+	"\x05state\x18\x04 \x01(\rB\b\xd2?\x052\x03genR\x05state\x12\x1f\n" +
+	"\asigmask\x18\x05 \x01(\x04B\x05\xd2?\x02\b\x01R\asigmask\x12\x18\n" +
+	"\apending\x18\x06 \x03(\rR\apending\x12!\n" +
+	"\fsched_policy\x18\a \x01(\rR\vschedPolicy\x12\x1d\n" +
+	"\n" +
+	"sched_prio\x18\b \x01(\rR\tschedPrio\x12\x1d\n" +
+	"\n" +
+	"sched_nice\x18\t \x01(\x11R\tschedNice\x12,\n" +
+	"\x04core\x18\n" +
+	" \x01(\v2\x18.critq.images.core_entryR\x04coreB$Z\"github.com/critq/critq/proto/views"
 
 var (
 	file_critq_views_views_proto_rawDescOnce sync.Once
@@ -1279,7 +1422,7 @@ func file_critq_views_views_proto_rawDescGZIP() []byte {
 	return file_critq_views_views_proto_rawDescData
 }
 
-var file_critq_views_views_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_critq_views_views_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_critq_views_views_proto_goTypes = []any{
 	(*Task)(nil),                    // 0: critq.views.task
 	(*Vma)(nil),                     // 1: critq.views.vma
@@ -1288,34 +1431,36 @@ var file_critq_views_views_proto_goTypes = []any{
 	(*Socket)(nil),                  // 4: critq.views.socket
 	(*Mount)(nil),                   // 5: critq.views.mount
 	(*Pagemap)(nil),                 // 6: critq.views.pagemap
-	(*images.CredsEntry)(nil),       // 7: critq.images.creds_entry
-	(*images.RlimitEntry)(nil),      // 8: critq.images.rlimit_entry
-	(*images.CoreEntry)(nil),        // 9: critq.images.core_entry
-	(*images.MmEntry)(nil),          // 10: critq.images.mm_entry
-	(*images.TaskKobjIdsEntry)(nil), // 11: critq.images.task_kobj_ids_entry
-	(images.FdTypes)(0),             // 12: critq.images.fd_types
-	(*images.FileEntry)(nil),        // 13: critq.images.file_entry
+	(*Thread)(nil),                  // 7: critq.views.thread
+	(*images.CredsEntry)(nil),       // 8: critq.images.creds_entry
+	(*images.RlimitEntry)(nil),      // 9: critq.images.rlimit_entry
+	(*images.CoreEntry)(nil),        // 10: critq.images.core_entry
+	(*images.MmEntry)(nil),          // 11: critq.images.mm_entry
+	(*images.TaskKobjIdsEntry)(nil), // 12: critq.images.task_kobj_ids_entry
+	(images.FdTypes)(0),             // 13: critq.images.fd_types
+	(*images.FileEntry)(nil),        // 14: critq.images.file_entry
 }
 var file_critq_views_views_proto_depIdxs = []int32{
-	7,  // 0: critq.views.task.creds:type_name -> critq.images.creds_entry
-	8,  // 1: critq.views.task.rlimits:type_name -> critq.images.rlimit_entry
-	9,  // 2: critq.views.task.core:type_name -> critq.images.core_entry
-	10, // 3: critq.views.task.mm:type_name -> critq.images.mm_entry
+	8,  // 0: critq.views.task.creds:type_name -> critq.images.creds_entry
+	9,  // 1: critq.views.task.rlimits:type_name -> critq.images.rlimit_entry
+	10, // 2: critq.views.task.core:type_name -> critq.images.core_entry
+	11, // 3: critq.views.task.mm:type_name -> critq.images.mm_entry
 	1,  // 4: critq.views.task.vmas:type_name -> critq.views.vma
 	2,  // 5: critq.views.task.fds:type_name -> critq.views.fd
-	11, // 6: critq.views.task.ids:type_name -> critq.images.task_kobj_ids_entry
-	12, // 7: critq.views.fd.type:type_name -> critq.images.fd_types
-	13, // 8: critq.views.fd.file:type_name -> critq.images.file_entry
+	12, // 6: critq.views.task.ids:type_name -> critq.images.task_kobj_ids_entry
+	13, // 7: critq.views.fd.type:type_name -> critq.images.fd_types
+	14, // 8: critq.views.fd.file:type_name -> critq.images.file_entry
 	4,  // 9: critq.views.fd.socket:type_name -> critq.views.socket
-	12, // 10: critq.views.file.type:type_name -> critq.images.fd_types
-	13, // 11: critq.views.file.entry:type_name -> critq.images.file_entry
+	13, // 10: critq.views.file.type:type_name -> critq.images.fd_types
+	14, // 11: critq.views.file.entry:type_name -> critq.images.file_entry
 	4,  // 12: critq.views.file.socket:type_name -> critq.views.socket
-	13, // 13: critq.views.socket.file:type_name -> critq.images.file_entry
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 13: critq.views.socket.file:type_name -> critq.images.file_entry
+	10, // 14: critq.views.thread.core:type_name -> critq.images.core_entry
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_critq_views_views_proto_init() }
@@ -1329,7 +1474,7 @@ func file_critq_views_views_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_critq_views_views_proto_rawDesc), len(file_critq_views_views_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
