@@ -19,6 +19,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/critq/critq/batch"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/query"
 )
 
@@ -324,25 +325,13 @@ type recordWriter interface {
 // "rule" for a rule.
 func appendRecord(b []byte, dir string, col column, val json.RawMessage) []byte {
 	b = append(b, `{"dump":`...)
-	b = appendJSONString(b, dir)
+	b = annot.AppendJSONString(b, dir)
 	b = append(b, `,"`...)
 	b = append(b, col.key...)
 	b = append(b, `":`...)
-	b = appendJSONString(b, col.name)
+	b = annot.AppendJSONString(b, col.name)
 	b = append(b, `,"value":`...)
 	return append(b, val...)
-}
-
-// appendJSONString appends s as a JSON string, as query's output writes
-// strings: & < > as they are, bytes that are not UTF-8 as U+FFFD (a path
-// may hold any byte; Go's strconv quoting would write \xff, which is no
-// JSON).
-func appendJSONString(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 type ndjsonWriter struct {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/critq/critq/explore"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/mem"
 )
 
@@ -142,22 +143,9 @@ func memTable(w io.Writer, e *explore.Explorer) error {
 		if err != nil {
 			return viewError(err)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.PID, t.Comm(), byteSize(priv), byteSize(shared))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.PID, t.Comm(), annot.Size(priv), annot.Size(shared))
 	}
 	return tw.Flush()
-}
-
-// byteSize prints n in KiB, MiB or GiB with one decimal.
-func byteSize(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f, i := float64(n), 0
-	for f >= 1024 && i < len(units)-1 {
-		f, i = f/1024, i+1
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 // hexdump writes b as xxd does, with addresses from addr.

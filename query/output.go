@@ -21,6 +21,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/codec/critjson"
+	"github.com/critq/critq/internal/annot"
 )
 
 // Format is how results are written.
@@ -105,7 +106,7 @@ func (o Output) appendTagged(dst []byte, dump string, v ref.Val, pretty bool) ([
 		return o.appendValue(dst, v, pretty, 0)
 	}
 	dst = append(dst, `{"dump": `...)
-	dst = appendJSONString(dst, dump)
+	dst = annot.AppendJSONString(dst, dump)
 	dst = append(dst, `, "result": `...)
 	dst, err := o.appendValue(dst, v, pretty, 0)
 	return append(dst, '}'), err
@@ -136,9 +137,9 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
 	case types.String:
-		return appendJSONString(dst, string(x)), nil
+		return annot.AppendJSONString(dst, string(x)), nil
 	case types.Bytes:
-		return appendJSONString(dst, base64.StdEncoding.EncodeToString(x)), nil
+		return annot.AppendJSONString(dst, base64.StdEncoding.EncodeToString(x)), nil
 	case *types.Err:
 		return dst, x
 	}
@@ -163,7 +164,7 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 		return append(dst, ']'), nil
 	}
 	if s, ok := v.ConvertToType(types.StringType).(types.String); ok {
-		return appendJSONString(dst, string(s)), nil // durations, timestamps, types
+		return annot.AppendJSONString(dst, string(s)), nil // durations, timestamps, types
 	}
 	return dst, fmt.Errorf("cannot print a value of type %s", v.Type().TypeName())
 }
@@ -192,7 +193,7 @@ func (o Output) appendMap(dst []byte, m traits.Mapper, pretty bool, depth int) (
 		if i > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = appendJSONString(dst, e.key)
+		dst = annot.AppendJSONString(dst, e.key)
 		dst = append(dst, ": "...)
 		var err error
 		if dst, err = o.appendValue(dst, e.val, pretty, depth+1); err != nil {
@@ -210,15 +211,6 @@ func keyLess(a, b string) bool {
 		return x < y
 	}
 	return a < b
-}
-
-// appendJSONString appends s as a JSON string; & < > stay as they are.
-func appendJSONString(dst []byte, s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
 }
 
 // compactJSON removes the spaces critjson puts after separators.
