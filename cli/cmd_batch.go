@@ -433,6 +433,7 @@ type progress struct {
 	shown               bool
 	stopped             chan struct{} // closed by stop; nil when not on
 	ticker              sync.WaitGroup
+	line                func() string // the line's text, if not the dumps' (progress.go)
 }
 
 // Timing of the progress line.
@@ -444,7 +445,11 @@ const (
 // startProgress starts a progress of total dumps on w when on is true: the
 // line is drawn after the first tick past after, then redrawn every tick.
 func startProgress(w io.Writer, on bool, total int, after, every time.Duration) *progress {
-	p := &progress{w: w, start: time.Now(), total: total}
+	return (&progress{w: w, start: time.Now(), total: total}).run(on, after, every)
+}
+
+// run starts the ticker of p when on is true.
+func (p *progress) run(on bool, after, every time.Duration) *progress {
 	if !on {
 		return p
 	}
@@ -482,7 +487,11 @@ func (p *progress) step(failed bool) {
 
 // draw writes the line over the one shown; p.mu is held.
 func (p *progress) draw() {
-	fmt.Fprintf(p.w, "\r\x1b[Kcritq: %d/%d dumps, %d failed, %.1fs", p.done, p.total, p.failed, time.Since(p.start).Seconds())
+	if p.line != nil {
+		fmt.Fprintf(p.w, "\r\x1b[Kcritq: %s", p.line())
+	} else {
+		fmt.Fprintf(p.w, "\r\x1b[Kcritq: %d/%d dumps, %d failed, %.1fs", p.done, p.total, p.failed, time.Since(p.start).Seconds())
+	}
 	p.shown = true
 }
 

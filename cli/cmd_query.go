@@ -52,6 +52,7 @@ type queryFlags struct {
 	exit    bool
 	timeout time.Duration
 	cost    uint64
+	memory  uint64 // --max-memory
 	script  string // -f: run a batch script (cmd_batch.go)
 	jobs    int
 }
@@ -66,6 +67,7 @@ func runQuery(c *cli, args []string) error {
 	fs.BoolVar(&o.exit, "e", false, "exit 1 when a result is false, null or empty")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	fs.Uint64Var(&o.memory, "max-memory", query.DefaultMaxMemory, "stop an evaluation that holds more than this many `bytes` (0: no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -98,7 +100,7 @@ func runQuery(c *cli, args []string) error {
 		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(oneShotMemoryLimit))
 	}
-	q, err := query.Compile(pos[0], query.CostLimit(o.cost))
+	q, err := query.Compile(pos[0], query.CostLimit(o.cost), query.MaxMemory(o.memory))
 	if err != nil {
 		return withCode(exitCompile, err)
 	}
@@ -107,7 +109,14 @@ func runQuery(c *cli, args []string) error {
 	dumps := pos[1:]
 	falsy := false
 	for _, dir := range dumps {
-		v, done, err := evalOne(ctx, q, dir, o.timeout)
+		var (
+			v    ref.Val
+			done func()
+		)
+		err := c.withProgress(q, func() (err error) {
+			v, done, err = evalOne(ctx, q, dir, o.timeout)
+			return err
+		})
 		if err != nil {
 			return err
 		}
