@@ -102,6 +102,9 @@ func runQuery(c *cli, args []string) error {
 	}
 	q, err := query.Compile(pos[0], query.CostLimit(o.cost), query.MaxMemory(o.memory))
 	if err != nil {
+		if serr := swappedArgs(pos); serr != nil {
+			return serr
+		}
 		return withCode(exitCompile, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
