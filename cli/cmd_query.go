@@ -53,6 +53,7 @@ type queryFlags struct {
 	timeout time.Duration
 	cost    uint64
 	memory  uint64 // --max-memory
+	names   bool   // --names
 	script  string // -f: run a batch script (cmd_batch.go)
 	jobs    int
 }
@@ -67,6 +68,7 @@ func runQuery(c *cli, args []string) error {
 	fs.BoolVar(&o.exit, "e", false, "exit 1 when a result is false, null or empty")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	fs.BoolVar(&o.names, "names", false, "write enum-like values (task states, socket families, types, states) as names in JSON too")
 	fs.Uint64Var(&o.memory, "max-memory", query.DefaultMaxMemory, "stop an evaluation that holds more than this many `bytes` (0: no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -106,6 +108,9 @@ func runQuery(c *cli, args []string) error {
 			return serr
 		}
 		return withCode(exitCompile, err)
+	}
+	if o.names || out.Format == query.FormatPretty || out.Format == query.FormatTable {
+		out.Names = q.ValueNames()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -72,6 +72,15 @@ type Output struct {
 	// Order is the byte order of the dumping host, for IP addresses in
 	// pretty output; nil is little-endian.
 	Order codec.ByteOrder
+	// Names, when set, writes the numbers of enum-like fields in the
+	// result as names (Query.ValueNames): TASK states, AF_INET, TCP_LISTEN.
+	Names *ValueNames
+}
+
+// at returns o for writing a part of the result that n describes.
+func (o Output) at(n *ValueNames) Output {
+	o.Names = n
+	return o
 }
 
 // Write writes one result to w. With dump != "" the result is tagged with
@@ -127,8 +136,14 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 	case types.Bool:
 		return strconv.AppendBool(dst, bool(x)), nil
 	case types.Int:
+		if s, ok := o.Names.name(x); ok {
+			return annot.AppendJSONString(dst, s), nil
+		}
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case types.Uint:
+		if s, ok := o.Names.name(x); ok {
+			return annot.AppendJSONString(dst, s), nil
+		}
 		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case types.Double:
 		f := float64(x)
@@ -157,7 +172,7 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 				dst = append(dst, ", "...)
 			}
 			var err error
-			if dst, err = o.appendValue(dst, it.Next(), pretty, depth+1); err != nil {
+			if dst, err = o.at(o.Names.element(i)).appendValue(dst, it.Next(), pretty, depth+1); err != nil {
 				return dst, err
 			}
 		}
@@ -196,7 +211,7 @@ func (o Output) appendMap(dst []byte, m traits.Mapper, pretty bool, depth int) (
 		dst = annot.AppendJSONString(dst, e.key)
 		dst = append(dst, ": "...)
 		var err error
-		if dst, err = o.appendValue(dst, e.val, pretty, depth+1); err != nil {
+		if dst, err = o.at(o.Names.key(e.key)).appendValue(dst, e.val, pretty, depth+1); err != nil {
 			return dst, err
 		}
 	}
@@ -238,14 +253,20 @@ func elements(v ref.Val) ([]ref.Val, bool) {
 	return out, true
 }
 
-func (o Output) writeNDJSON(w io.Writer, dump string, v ref.Val) error {
-	els, ok := elements(v)
-	if !ok {
-		els = []ref.Val{v}
+// rows returns the elements of a list result, or the result alone, and
+// the names of each.
+func (o Output) rows(v ref.Val) ([]ref.Val, func(int) *ValueNames) {
+	if els, ok := elements(v); ok {
+		return els, o.Names.element
 	}
+	return []ref.Val{v}, func(int) *ValueNames { return o.Names }
+}
+
+func (o Output) writeNDJSON(w io.Writer, dump string, v ref.Val) error {
+	els, part := o.rows(v)
 	var b []byte
-	for _, el := range els {
-		line, err := o.appendTagged(nil, dump, el, false)
+	for i, el := range els {
+		line, err := o.at(part(i)).appendTagged(nil, dump, el, false)
 		if err != nil {
 			return err
 		}
@@ -294,15 +315,12 @@ const maxCell = 60
 // JSON; an object's keys are the columns (in order of first appearance),
 // any other element goes in one VALUE column.
 func (o Output) writeTable(w io.Writer, dump string, v ref.Val) error {
-	els, ok := elements(v)
-	if !ok {
-		els = []ref.Val{v}
-	}
+	els, part := o.rows(v)
 	var cols []string
 	colIdx := map[string]int{}
 	rows := make([]map[string]string, 0, len(els))
-	for _, el := range els {
-		b, err := o.appendValue(nil, el, true, 0)
+	for i, el := range els {
+		b, err := o.at(part(i)).appendValue(nil, el, true, 0)
 		if err != nil {
 			return err
 		}

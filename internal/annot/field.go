@@ -33,9 +33,11 @@ func fieldOf(o images.Options, name string) Field {
 		f.Flags = flagnames.Table(o.Flags)
 		f.FlagsHex = f.Flags == nil
 	}
-	if o.Dict != "" {
+	switch {
+	case o.Dict == "gen": // task_state, and the views' task.state
+		f.Dict, f.TaskState = flagnames.TaskStates, true
+	case o.Dict != "":
 		f.Dict = flagnames.Dict(o.Dict, name)
-		f.TaskState = o.Dict == "gen" && name == "task_state"
 	}
 	return f
 }
