@@ -19,6 +19,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/critq/critq/batch"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/query"
 )
 
@@ -326,25 +327,13 @@ type recordWriter interface {
 // "rule" for a rule.
 func appendRecord(b []byte, dir string, col column, val json.RawMessage) []byte {
 	b = append(b, `{"dump":`...)
-	b = appendJSONString(b, dir)
+	b = annot.AppendJSONString(b, dir)
 	b = append(b, `,"`...)
 	b = append(b, col.key...)
 	b = append(b, `":`...)
-	b = appendJSONString(b, col.name)
+	b = annot.AppendJSONString(b, col.name)
 	b = append(b, `,"value":`...)
 	return append(b, val...)
-}
-
-// appendJSONString appends s as a JSON string, as query's output writes
-// strings: & < > as they are, bytes that are not UTF-8 as U+FFFD (a path
-// may hold any byte; Go's strconv quoting would write \xff, which is no
-// JSON).
-func appendJSONString(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 type ndjsonWriter struct {
@@ -446,6 +435,7 @@ type progress struct {
 	shown               bool
 	stopped             chan struct{} // closed by stop; nil when not on
 	ticker              sync.WaitGroup
+	line                func() string // the line's text, if not the dumps' (progress.go)
 }
 
 // Timing of the progress line.
@@ -457,7 +447,11 @@ const (
 // startProgress starts a progress of total dumps on w when on is true: the
 // line is drawn after the first tick past after, then redrawn every tick.
 func startProgress(w io.Writer, on bool, total int, after, every time.Duration) *progress {
-	p := &progress{w: w, start: time.Now(), total: total}
+	return (&progress{w: w, start: time.Now(), total: total}).run(on, after, every)
+}
+
+// run starts the ticker of p when on is true.
+func (p *progress) run(on bool, after, every time.Duration) *progress {
 	if !on {
 		return p
 	}
@@ -495,7 +489,11 @@ func (p *progress) step(failed bool) {
 
 // draw writes the line over the one shown; p.mu is held.
 func (p *progress) draw() {
-	fmt.Fprintf(p.w, "\r\x1b[Kcritq: %d/%d dumps, %d failed, %.1fs", p.done, p.total, p.failed, time.Since(p.start).Seconds())
+	if p.line != nil {
+		fmt.Fprintf(p.w, "\r\x1b[Kcritq: %s", p.line())
+	} else {
+		fmt.Fprintf(p.w, "\r\x1b[Kcritq: %d/%d dumps, %d failed, %.1fs", p.done, p.total, p.failed, time.Since(p.start).Seconds())
+	}
 	p.shown = true
 }
 

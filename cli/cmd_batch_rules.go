@@ -13,6 +13,7 @@ import (
 
 	"github.com/critq/critq/codec/critjson"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/query"
 )
@@ -143,7 +144,7 @@ func stepChanges(before, after *query.RuleResult) []*query.EntryChange {
 // field null, old the whole entry and new null.
 func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChange) []byte {
 	b = append(b, `{"kind":`...)
-	b = appendJSONString(b, st.Rule.Kind.Name)
+	b = annot.AppendJSONString(b, st.Rule.Kind.Name)
 	for _, n := range []struct {
 		name string
 		v    int
@@ -161,7 +162,7 @@ func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChang
 		}
 		first = false
 		b = append(b, `{"image":`...)
-		b = appendJSONString(b, c.File)
+		b = annot.AppendJSONString(b, c.File)
 		b = append(b, `,"entry":`...)
 		b = strconv.AppendInt(b, int64(c.Index), 10)
 		b = append(b, `,"field":`...)
@@ -179,7 +180,7 @@ func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChang
 			continue
 		}
 		for _, f := range c.Fields() {
-			change(c, appendJSONString(nil, f.Path), []byte(f.Old), []byte(f.New))
+			change(c, annot.AppendJSONString(nil, f.Path), []byte(f.Old), []byte(f.New))
 		}
 	}
 	return append(b, "]}"...)

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/critq/critq/explore"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/mem"
 )
 
@@ -169,7 +170,7 @@ func memTable(w io.Writer, e *explore.Explorer) error {
 		if err != nil {
 			return viewError(err)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.pid, r.comm, byteSize(priv), byteSize(shared))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.pid, r.comm, annot.Size(priv), annot.Size(shared))
 	}
 	return tw.Flush()
 }
@@ -199,19 +200,6 @@ func noMemory(e *explore.Explorer, pid uint32) error {
 		return nil
 	}
 	return withCode(exitError, fmt.Errorf("pid %d is a zombie: a zombie has no memory", pid))
-}
-
-// byteSize prints n in KiB, MiB or GiB with one decimal.
-func byteSize(n uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f, i := float64(n), 0
-	for f >= 1024 && i < len(units)-1 {
-		f, i = f/1024, i+1
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 // hexdump writes b as xxd does, with addresses from addr.

@@ -57,6 +57,8 @@ type queryFlags struct {
 	exit    bool
 	timeout time.Duration
 	cost    uint64
+	memory  uint64 // --max-memory
+	names   bool   // --names
 	script  string // -f: run a batch script (cmd_batch.go)
 	jobs    int
 	partial bool
@@ -74,6 +76,8 @@ func runQuery(c *cli, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
 	fs.BoolVar(&o.partial, "partial", false, "accept a result that depends on missing or damaged images (exit 0, warnings on stderr)")
+	fs.BoolVar(&o.names, "names", false, "write enum-like values (task states, socket families, types, states) as names in JSON too")
+	fs.Uint64Var(&o.memory, "max-memory", query.DefaultMaxMemory, "stop an evaluation that holds more than this many `bytes` (0: no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -106,18 +110,32 @@ func runQuery(c *cli, args []string) error {
 		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(oneShotMemoryLimit))
 	}
-	q, err := query.Compile(pos[0], query.CostLimit(o.cost))
+	q, err := query.Compile(pos[0], query.CostLimit(o.cost), query.MaxMemory(o.memory))
 	if err != nil {
+		if serr := swappedArgs(pos); serr != nil {
+			return serr
+		}
 		return withCode(exitCompile, err)
 	}
 	c.handlesInterrupt()
+	if o.names || out.Format == query.FormatPretty || out.Format == query.FormatTable {
+		out.Names = q.ValueNames()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dumps := pos[1:]
 	falsy := false
 	var partial error
 	for _, dir := range dumps {
-		v, d, done, err := evalOne(ctx, q, dir, o.timeout)
+		var (
+			v    ref.Val
+			d    *query.Dump
+			done func()
+		)
+		err := c.withProgress(q, func() (err error) {
+			v, d, done, err = evalOne(ctx, q, dir, o.timeout)
+			return err
+		})
 		if err != nil {
 			return err
 		}

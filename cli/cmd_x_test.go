@@ -61,7 +61,7 @@ func TestViewCommands(t *testing.T) {
 		{[]string{"mem", "search", dir, "no such bytes anywhere"}, exitFalse, "", ""},
 		{[]string{"mem", dir, "19635", "0x7ffde770dfa4", "16"}, exitOK, "7ffde770dfa4: 484f 4d45 3d2f 726f 6f74 0050 4154 483d  HOME=/root.PATH=", ""},
 		{[]string{"mem", dir, "19635", "0x1000", "16"}, exitError, "", "critq: pid 19635: 0x1000: not in any VMA\n"},
-		{[]string{"mem", dir}, exitOK, "19635   sleep          116.0 KiB     0 B", ""},
+		{[]string{"mem", dir}, exitOK, "19635   sleep          116 KiB       0 B", ""},
 	} {
 		out, stderr, code := runViews(c.args...)
 		if code != c.code || !strings.Contains(out, c.stdout) || stderr != c.stderr {

@@ -195,7 +195,7 @@ func (c *cli) help(args []string) error {
 	if cmd, ok := commands[args[0]]; ok {
 		return cmd.run(c, []string{"-h"})
 	}
-	return usageErrorf("no help for %q", args[0])
+	return unknownHelp(args[0])
 }
 
 // helpTopics are "critq help TOPIC" pages other than commands.

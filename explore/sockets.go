@@ -3,12 +3,12 @@ package explore
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 )
@@ -162,12 +162,8 @@ func (e *Explorer) inetSocket(sk *images.InetSkEntry, order codec.ByteOrder) (So
 // hostPort renders an address of inet_sk_entry: its u32 words hold
 // network-order bytes in the dumping host's order.
 func hostPort(words []uint32, port uint32, order codec.ByteOrder) string {
-	var b []byte
-	for _, w := range words {
-		b = order.AppendUint32(b, w)
-	}
 	host := "*"
-	if a, ok := netip.AddrFromSlice(b); ok {
+	if a, ok := annot.IPAddr(words, order); ok {
 		host = a.String()
 		if a.Is6() {
 			host = "[" + host + "]"

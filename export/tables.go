@@ -18,6 +18,7 @@ import (
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/mem"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
@@ -236,7 +237,7 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 			rows = append(rows, MountRow{Dump: meta, NsID: m.GetNsId(), MntID: m.GetMntId(), ParentMntID: m.GetParentMntId(),
 				Type: m.GetType(), Mountpoint: m.GetMountpoint(), Root: m.GetRoot(),
 				Source: optString(m.Source != nil, m.GetSource()), Options: optString(m.Options != nil, m.GetOptions()),
-				RootDev: fmt.Sprintf("%d:%d", query.DevMajor(uint64(m.GetRootDev())), query.DevMinor(uint64(m.GetRootDev()))),
+				RootDev: annot.FormatDev(uint64(m.GetRootDev()), false),
 				Flags:   m.GetFlags(), SharedID: m.GetSharedId(), MasterID: m.GetMasterId(), ExtMount: m.GetExtMount(),
 				Deleted: m.GetDeleted()})
 		}

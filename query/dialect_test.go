@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,7 +67,11 @@ func evalExpr(env *cel.Env, src string, vars map[string]any) (ref.Val, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := prg.Eval(vars)
+	act, err := cel.FunctionVars(vars, map[string]cel.LateBoundFunction{fnIP: ipBinding(binary.LittleEndian)})
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := prg.Eval(act)
 	return out, err
 }
 

@@ -2,9 +2,6 @@ package query
 
 import (
 	"errors"
-	"fmt"
-	"math/bits"
-	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"cel.dev/cel-go/common/types/traits"
 
 	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 )
 
 // funcLib is critq.lib: the functions and constants critq adds to CEL.
@@ -66,9 +64,11 @@ import (
 // # IP
 //
 // ip renders an address held as 32-bit words in the way CRIU stores
-// inet_sk_entry.src_addr: the network-order bytes of the address in
-// little-endian words. One word is an IPv4 address, four an IPv6 address;
-// other lengths are errors.
+// inet_sk_entry.src_addr: the network-order bytes of the address in words
+// of the dumping host's byte order, which is the byte order of the dump's
+// images (the examples are of a little-endian dump). One word is an IPv4
+// address, four an IPv6 address; other lengths are errors. The binding is
+// late: each evaluation binds ip to the order of its dump (ip.go).
 //
 //	ip(<list<uint>>) -> <string>
 //
@@ -163,20 +163,20 @@ func (funcLib) CompileOptions() []cel.EnvOption {
 		cel.Function("dict", flagTableOverloads("dict", dictTableByName)...),
 		cel.Function("ip",
 			cel.Overload("critq_ip_list", []*cel.Type{cel.ListType(cel.DynType)}, str,
-				cel.UnaryBinding(ipWordsBinding))),
-		cel.Function("major", devNumberOverloads("major", DevMajor)...),
-		cel.Function("minor", devNumberOverloads("minor", DevMinor)...),
+				cel.LateFunctionBinding())),
+		cel.Function("major", devNumberOverloads("major", annot.DevMajor)...),
+		cel.Function("minor", devNumberOverloads("minor", annot.DevMinor)...),
 		cel.Function("human",
 			cel.Overload("critq_human_int", []*cel.Type{integer}, str,
 				cel.UnaryBinding(func(v ref.Val) ref.Val {
 					n := v.(types.Int)
 					if n < 0 {
-						return types.String("-" + Human(uint64(-n)))
+						return types.String("-" + annot.Size(uint64(-n)))
 					}
-					return types.String(Human(uint64(n)))
+					return types.String(annot.Size(uint64(n)))
 				})),
 			cel.Overload("critq_human_uint", []*cel.Type{unsigned}, str,
-				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(Human(uint64(v.(types.Uint)))) }))),
+				cel.UnaryBinding(func(v ref.Val) ref.Val { return types.String(annot.Size(uint64(v.(types.Uint)))) }))),
 		cel.Function("glob",
 			cel.Overload("critq_glob", []*cel.Type{str, str}, cel.BoolType, cel.BinaryBinding(globCELBinding)),
 			cel.MemberOverload("critq_string_glob", []*cel.Type{str, str}, cel.BoolType, cel.BinaryBinding(globCELBinding))),
@@ -320,91 +320,6 @@ func devNumberOverloads(fn string, f func(uint64) uint64) []cel.FunctionOpt {
 			})),
 		cel.Overload("critq_"+fn+"_uint", []*cel.Type{cel.UintType}, cel.UintType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val { return types.Uint(f(uint64(v.(types.Uint)))) })),
-	}
-}
-
-// DevMajor returns the major number of a device number in the kernel's
-// encoding, which CRIU images use: dev >> 20.
-func DevMajor(dev uint64) uint64 { return dev >> 20 }
-
-// DevMinor returns the minor number of a device number in the kernel's
-// encoding: the low 20 bits.
-func DevMinor(dev uint64) uint64 { return dev & 0xfffff }
-
-// IP renders an address stored as CRIU stores inet_sk_entry.src_addr: the
-// address's bytes in network order, packed into 32-bit words read on a
-// little-endian host. One word is an IPv4 address, four an IPv6 address.
-func IP(words []uint32) (string, error) {
-	var b [16]byte
-	for i, w := range words {
-		if i < 4 {
-			b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
-		}
-	}
-	switch len(words) {
-	case 1:
-		return netip.AddrFrom4([4]byte(b[:4])).String(), nil
-	case 4:
-		return netip.AddrFrom16(b).String(), nil
-	}
-	return "", fmt.Errorf("ip: %d words: want 1 (IPv4) or 4 (IPv6)", len(words))
-}
-
-func ipWordsBinding(v ref.Val) ref.Val {
-	l, ok := v.(traits.Lister)
-	if !ok {
-		return types.MaybeNoSuchOverloadErr(v)
-	}
-	n, ok := l.Size().(types.Int)
-	if !ok || n != 1 && n != 4 {
-		return types.NewErr("ip: %v words: want 1 (IPv4) or 4 (IPv6)", l.Size())
-	}
-	words := make([]uint32, n)
-	for i := range words {
-		w, errVal := nonNegativeArg("ip", l.Get(types.Int(i)))
-		if errVal != nil {
-			return errVal
-		}
-		if w > 0xffffffff {
-			return types.NewErr("ip: word %d is %d, more than 32 bits", i, w)
-		}
-		words[i] = uint32(w)
-	}
-	s, err := IP(words)
-	if err != nil {
-		return types.WrapErr(err)
-	}
-	return types.String(s)
-}
-
-// Human renders a byte count with binary units, rounding up as ls -h does:
-// "512 B", "4.0 KiB", "4.1 KiB" (4097), "10 KiB", "1.0 MiB".
-func Human(n uint64) string {
-	if n < 1024 {
-		return strconv.FormatUint(n, 10) + " B"
-	}
-	units := [...]string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	i, u := 0, uint64(1024)
-	for i+1 < len(units) && n/u >= 1024 {
-		i, u = i+1, u*1024
-	}
-	for {
-		hi, lo := bits.Mul64(n, 10)
-		tenths, rem := bits.Div64(hi, lo, u)
-		if rem != 0 {
-			tenths++
-		}
-		if tenths < 100 {
-			return fmt.Sprintf("%d.%d %s", tenths/10, tenths%10, units[i])
-		}
-		whole := n / u
-		if n%u != 0 {
-			whole++
-		}
-		if whole < 1024 || i+1 == len(units) {
-			return strconv.FormatUint(whole, 10) + " " + units[i]
-		}
-		i, u = i+1, u*1024
 	}
 }
 

@@ -136,21 +136,27 @@ func (d *Dump) memory() *mem.Memory {
 	return m
 }
 
-// withMemory returns the activation of an evaluation: act, with the memory
-// functions bound to d when the query calls them.
+// withMemory returns the activation of an evaluation: act, with the late
+// functions bound to d when the query calls them: the memory functions and
+// ip (ip.go).
 func (d *Dump) withMemory(act map[string]any, n *needs) (any, error) {
-	if !n.usesMemory() {
+	late := map[string]cel.LateBoundFunction{}
+	if n.funcs[fnIP] {
+		late[fnIP] = ipBinding(d.byteOrder())
+	}
+	if n.usesMemory() {
+		m := d.memory()
+		bind := func(f func(m *mem.Memory, args []ref.Val) ref.Val) cel.LateBoundFunction {
+			return func(_ string, args ...ref.Val) ref.Val { return f(m, args) }
+		}
+		late[fnMem], late[fnCString] = bind(celMem), bind(celCString)
+		late[fnCmdline] = bind(func(m *mem.Memory, args []ref.Val) ref.Val { return celStrings(m.Cmdline, args) })
+		late[fnEnviron] = bind(func(m *mem.Memory, args []ref.Val) ref.Val { return celStrings(m.Environ, args) })
+	}
+	if len(late) == 0 {
 		return act, nil
 	}
-	m := d.memory()
-	bind := func(f func(m *mem.Memory, args []ref.Val) ref.Val) cel.LateBoundFunction {
-		return func(_ string, args ...ref.Val) ref.Val { return f(m, args) }
-	}
-	return cel.FunctionVars(act, map[string]cel.LateBoundFunction{
-		fnMem: bind(celMem), fnCString: bind(celCString),
-		fnCmdline: bind(func(m *mem.Memory, args []ref.Val) ref.Val { return celStrings(m.Cmdline, args) }),
-		fnEnviron: bind(func(m *mem.Memory, args []ref.Val) ref.Val { return celStrings(m.Environ, args) }),
-	})
+	return cel.FunctionVars(act, late)
 }
 
 // memArg returns argument i as a uint64 no larger than limit.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/codec/critjson"
+	"github.com/critq/critq/internal/annot"
 )
 
 // Format is how results are written.
@@ -71,6 +72,15 @@ type Output struct {
 	// Order is the byte order of the dumping host, for IP addresses in
 	// pretty output; nil is little-endian.
 	Order codec.ByteOrder
+	// Names, when set, writes the numbers of enum-like fields in the
+	// result as names (Query.ValueNames): TASK states, AF_INET, TCP_LISTEN.
+	Names *ValueNames
+}
+
+// at returns o for writing a part of the result that n describes.
+func (o Output) at(n *ValueNames) Output {
+	o.Names = n
+	return o
 }
 
 // Write writes one result to w. With dump != "" the result is tagged with
@@ -105,7 +115,7 @@ func (o Output) appendTagged(dst []byte, dump string, v ref.Val, pretty bool) ([
 		return o.appendValue(dst, v, pretty, 0)
 	}
 	dst = append(dst, `{"dump": `...)
-	dst = appendJSONString(dst, dump)
+	dst = annot.AppendJSONString(dst, dump)
 	dst = append(dst, `, "result": `...)
 	dst, err := o.appendValue(dst, v, pretty, 0)
 	return append(dst, '}'), err
@@ -126,8 +136,14 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 	case types.Bool:
 		return strconv.AppendBool(dst, bool(x)), nil
 	case types.Int:
+		if s, ok := o.Names.name(x); ok {
+			return annot.AppendJSONString(dst, s), nil
+		}
 		return strconv.AppendInt(dst, int64(x), 10), nil
 	case types.Uint:
+		if s, ok := o.Names.name(x); ok {
+			return annot.AppendJSONString(dst, s), nil
+		}
 		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case types.Double:
 		f := float64(x)
@@ -136,9 +152,9 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64), nil
 	case types.String:
-		return appendJSONString(dst, string(x)), nil
+		return annot.AppendJSONString(dst, string(x)), nil
 	case types.Bytes:
-		return appendJSONString(dst, base64.StdEncoding.EncodeToString(x)), nil
+		return annot.AppendJSONString(dst, base64.StdEncoding.EncodeToString(x)), nil
 	case *types.Err:
 		return dst, x
 	}
@@ -156,14 +172,14 @@ func (o Output) appendValue(dst []byte, v ref.Val, pretty bool, depth int) ([]by
 				dst = append(dst, ", "...)
 			}
 			var err error
-			if dst, err = o.appendValue(dst, it.Next(), pretty, depth+1); err != nil {
+			if dst, err = o.at(o.Names.element(i)).appendValue(dst, it.Next(), pretty, depth+1); err != nil {
 				return dst, err
 			}
 		}
 		return append(dst, ']'), nil
 	}
 	if s, ok := v.ConvertToType(types.StringType).(types.String); ok {
-		return appendJSONString(dst, string(s)), nil // durations, timestamps, types
+		return annot.AppendJSONString(dst, string(s)), nil // durations, timestamps, types
 	}
 	return dst, fmt.Errorf("cannot print a value of type %s", v.Type().TypeName())
 }
@@ -192,10 +208,10 @@ func (o Output) appendMap(dst []byte, m traits.Mapper, pretty bool, depth int) (
 		if i > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = appendJSONString(dst, e.key)
+		dst = annot.AppendJSONString(dst, e.key)
 		dst = append(dst, ": "...)
 		var err error
-		if dst, err = o.appendValue(dst, e.val, pretty, depth+1); err != nil {
+		if dst, err = o.at(o.Names.key(e.key)).appendValue(dst, e.val, pretty, depth+1); err != nil {
 			return dst, err
 		}
 	}
@@ -210,15 +226,6 @@ func keyLess(a, b string) bool {
 		return x < y
 	}
 	return a < b
-}
-
-// appendJSONString appends s as a JSON string; & < > stay as they are.
-func appendJSONString(dst []byte, s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
 }
 
 // compactJSON removes the spaces critjson puts after separators.
@@ -246,14 +253,20 @@ func elements(v ref.Val) ([]ref.Val, bool) {
 	return out, true
 }
 
-func (o Output) writeNDJSON(w io.Writer, dump string, v ref.Val) error {
-	els, ok := elements(v)
-	if !ok {
-		els = []ref.Val{v}
+// rows returns the elements of a list result, or the result alone, and
+// the names of each.
+func (o Output) rows(v ref.Val) ([]ref.Val, func(int) *ValueNames) {
+	if els, ok := elements(v); ok {
+		return els, o.Names.element
 	}
+	return []ref.Val{v}, func(int) *ValueNames { return o.Names }
+}
+
+func (o Output) writeNDJSON(w io.Writer, dump string, v ref.Val) error {
+	els, part := o.rows(v)
 	var b []byte
-	for _, el := range els {
-		line, err := o.appendTagged(nil, dump, el, false)
+	for i, el := range els {
+		line, err := o.at(part(i)).appendTagged(nil, dump, el, false)
 		if err != nil {
 			return err
 		}
@@ -302,15 +315,12 @@ const maxCell = 60
 // JSON; an object's keys are the columns (in order of first appearance),
 // any other element goes in one VALUE column.
 func (o Output) writeTable(w io.Writer, dump string, v ref.Val) error {
-	els, ok := elements(v)
-	if !ok {
-		els = []ref.Val{v}
-	}
+	els, part := o.rows(v)
 	var cols []string
 	colIdx := map[string]int{}
 	rows := make([]map[string]string, 0, len(els))
-	for _, el := range els {
-		b, err := o.appendValue(nil, el, true, 0)
+	for i, el := range els {
+		b, err := o.at(part(i)).appendValue(nil, el, true, 0)
 		if err != nil {
 			return err
 		}

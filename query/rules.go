@@ -50,11 +50,9 @@ package query
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,7 +73,7 @@ import (
 
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/codec"
-	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/proto/images"
 )
@@ -683,7 +681,9 @@ func scalarWant(fd protoreflect.FieldDescriptor) string {
 	switch {
 	case o.IPAdd:
 		s += " or an IPv4 address string"
-	case o.Flags != "" || o.Dict != "":
+	case o.Dev:
+		s += ` or "major:minor"`
+	case o.Flags != "" || o.Dict != "" || o.Hex:
 		s += " or its names as crit prints them"
 	}
 	return s
@@ -741,7 +741,7 @@ func acceptsScalar(fd protoreflect.FieldDescriptor, t *types.Type) bool {
 	if k == types.IntKind || k == types.UintKind {
 		return true
 	}
-	return k == types.StringKind && (o.IPAdd || o.Flags != "" || o.Dict != "")
+	return k == types.StringKind && annot.FieldOf(fd).Annotated()
 }
 
 // convert turns v into the value of the path's leaf: one value, or the
@@ -795,24 +795,16 @@ func (p *fieldPath) convert(v ref.Val, order codec.ByteOrder, maxRepeated int) (
 // addrWords converts an address to the (criu).ipadd words: the address
 // bytes read as u32 in the dumping host's byte order.
 func addrWords(s string, order codec.ByteOrder, v6 bool) ([]protoreflect.Value, error) {
-	a, err := netip.ParseAddr(s)
+	words, err := annot.ParseIP(s, order)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not an IP address", s)
+		return nil, err
 	}
-	if order == nil {
-		order = binary.LittleEndian
-	}
-	if a.Is4() {
-		b := a.As4()
-		return []protoreflect.Value{protoreflect.ValueOfUint32(order.Uint32(b[:]))}, nil
-	}
-	if !v6 {
+	if len(words) > 1 && !v6 {
 		return nil, fmt.Errorf("%s is an IPv6 address: set the whole field", s)
 	}
-	b := a.As16()
-	out := make([]protoreflect.Value, 4)
-	for i := range out {
-		out[i] = protoreflect.ValueOfUint32(order.Uint32(b[4*i:]))
+	out := make([]protoreflect.Value, len(words))
+	for i, w := range words {
+		out[i] = protoreflect.ValueOfUint32(w)
 	}
 	return out, nil
 }
@@ -890,22 +882,17 @@ func convertScalar(fd protoreflect.FieldDescriptor, v ref.Val, order codec.ByteO
 	case types.Uint:
 		u = uint64(x)
 	case types.String:
-		var ok bool
-		switch {
-		case o.IPAdd:
+		if o.IPAdd {
 			w, err := addrWords(string(x), order, false)
 			if err != nil {
 				return protoreflect.Value{}, err
 			}
 			return w[0], nil
-		case o.Flags != "":
-			u, ok = flagnames.Parse(flagnames.Table(o.Flags), string(x))
-		case o.Dict != "":
-			u, ok = flagnames.Value(flagnames.Dict(o.Dict, string(fd.Name())), string(x))
-		default:
-			return bad()
 		}
-		if !ok {
+		var ok bool
+		if f := annot.FieldOf(fd); !f.Annotated() {
+			return bad()
+		} else if neg, u, ok = f.ParseText(string(x)); !ok {
 			return protoreflect.Value{}, fmt.Errorf("%q: unknown names for %s", string(x), fd.Name())
 		}
 	default:

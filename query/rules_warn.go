@@ -17,6 +17,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -125,18 +126,8 @@ type endpoint struct {
 func (e endpoint) String() string { return netip.AddrPortFrom(e.addr, uint16(e.port)).String() }
 
 func sockAddr(words []uint32, order codec.ByteOrder) netip.Addr {
-	var b [16]byte
-	switch len(words) {
-	case 1:
-		order.PutUint32(b[:4], words[0])
-		return netip.AddrFrom4([4]byte(b[:4]))
-	case 4:
-		for i, x := range words {
-			order.PutUint32(b[4*i:], x)
-		}
-		return netip.AddrFrom16(b).Unmap()
-	}
-	return netip.Addr{}
+	a, _ := annot.IPAddr(words, order)
+	return a.Unmap()
 }
 
 func local(s *images.InetSkEntry, order codec.ByteOrder) endpoint {

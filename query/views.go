@@ -3,13 +3,13 @@ package query
 import (
 	"context"
 	"encoding/binary"
-	"net/netip"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
@@ -432,18 +432,8 @@ func socketOf(f *images.FileEntry, order binary.ByteOrder) *views.Socket {
 // bytes in network order, read as a u32 in the dumping host's byte order.
 // One word is IPv4, four are IPv6; other lengths give "".
 func ipText(words []uint32, order binary.ByteOrder) string {
-	var b [16]byte
-	switch len(words) {
-	case 1:
-		order.PutUint32(b[:4], words[0])
-		return netip.AddrFrom4([4]byte(b[:4])).String()
-	case 4:
-		for i, w := range words {
-			order.PutUint32(b[4*i:], w)
-		}
-		return netip.AddrFrom16(b).String()
-	}
-	return ""
+	s, _ := annot.FormatIP(words, order)
+	return s
 }
 
 // mounts builds the mounts view: every mountpoints-<ns>.img by namespace id.

@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/netip"
 	"sort"
 	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/critq/critq/codec"
-	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/magic"
 )
 
@@ -268,7 +266,7 @@ func (d *decoder) field(dst []byte, f *fieldPlan, depth int) ([]byte, error) {
 	if d.peek() != '[' {
 		return dst, d.valueErr(d.pos, "expected an array, got %s", d.kindOf())
 	}
-	if f.ipadd {
+	if f.IPAdd {
 		save := d.pos
 		d.pos++
 		if d.peek() == '"' {
@@ -302,21 +300,13 @@ func (d *decoder) ipadd(dst []byte, f *fieldPlan, at int) ([]byte, error) {
 	if len(addrs) != 1 {
 		return dst, d.valueErr(at, "expected one address, got %d", len(addrs))
 	}
-	a, err := netip.ParseAddr(string(addrs[0]))
-	if err != nil || a.Zone() != "" {
+	words, err := annot.ParseIP(string(addrs[0]), d.order)
+	if err != nil {
 		return dst, d.valueErr(at, "invalid IP address %q", addrs[0])
 	}
-	var raw []byte
-	if a.Is4() {
-		b := a.As4()
-		raw = b[:]
-	} else {
-		b := a.As16()
-		raw = b[:]
-	}
-	for i := 0; i < len(raw); i += 4 {
+	for _, w := range words {
 		dst = protowire.AppendTag(dst, f.num, f.wire)
-		dst = protowire.AppendVarint(dst, uint64(d.order.Uint32(raw[i:])))
+		dst = protowire.AppendVarint(dst, uint64(w))
 	}
 	return dst, nil
 }
@@ -421,7 +411,7 @@ func (d *decoder) integer(f *fieldPlan, at int) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if neg, mag, ok = stringInt(f, string(s)); !ok {
+		if neg, mag, ok = f.ParseText(string(s)); !ok {
 			return 0, d.valueErr(at, "invalid value %q for %s", s, f.name)
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
@@ -429,7 +419,7 @@ func (d *decoder) integer(f *fieldPlan, at int) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if neg, mag, ok = pyInt(string(num)); !ok || bytes.ContainsAny(num, ".eE") {
+		if neg, mag, ok = annot.PyInt(string(num)); !ok || bytes.ContainsAny(num, ".eE") {
 			return 0, d.valueErr(at, "%s is not an integer", num)
 		}
 	default:
@@ -444,75 +434,6 @@ func (d *decoder) integer(f *fieldPlan, at int) (uint64, error) {
 		return 0, d.valueErr(at, "%s%d out of range for %s", sign, mag, f.kind)
 	}
 	return v, nil
-}
-
-// stringInt parses the string form of an integer field.
-func stringInt(f *fieldPlan, s string) (neg bool, mag uint64, ok bool) {
-	switch {
-	case f.dev && strings.Contains(s, ":"):
-		maj, mnr, found := strings.Cut(s, ":")
-		a, err1 := strconv.ParseUint(strings.TrimSpace(maj), 10, 32)
-		b, err2 := strconv.ParseUint(strings.TrimSpace(mnr), 10, 32)
-		if !found || err1 != nil || err2 != nil {
-			return false, 0, false
-		}
-		if f.odev { // glibc's makedev
-			return false, (a&0xfff)<<8 | (a&^0xfff)<<32 | b&0xff | (b&^0xff)<<12, true
-		}
-		if b >= 1<<20 {
-			return false, 0, false
-		}
-		return false, a<<20 | b, true
-	case f.flags != nil:
-		v, ok := flagnames.Parse(f.flags, s)
-		return false, v, ok
-	case f.taskState:
-		if v, ok := flagnames.ParseTaskState(s); ok {
-			return false, v, true
-		}
-	case f.dict != nil:
-		if v, ok := flagnames.Value(f.dict, s); ok {
-			return false, v, true
-		}
-	}
-	return pyInt(s)
-}
-
-// pyInt parses s as Python's int(s, 0): surrounding spaces, a sign, a
-// 0x/0o/0b prefix or decimal digits without leading zeros, "_" between
-// digits.
-func pyInt(s string) (neg bool, mag uint64, ok bool) {
-	s = strings.TrimSpace(s)
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	base := 10
-	if len(s) > 1 && s[0] == '0' {
-		switch s[1] {
-		case 'x', 'X':
-			base = 16
-		case 'o', 'O':
-			base = 8
-		case 'b', 'B':
-			base = 2
-		}
-		if base != 10 {
-			s = strings.TrimPrefix(s[2:], "_")
-		}
-	}
-	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
-		return false, 0, false
-	}
-	s = strings.ReplaceAll(s, "_", "")
-	if base == 10 && len(s) > 1 && s[0] == '0' && strings.Trim(s, "0") != "" {
-		return false, 0, false
-	}
-	v, err := strconv.ParseUint(s, base, 64)
-	if err != nil {
-		return false, 0, false
-	}
-	return neg && v != 0, v, true
 }
 
 // fitKind checks that ±mag fits a field of kind k and returns it as a

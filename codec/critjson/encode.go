@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/netip"
 	"slices"
 	"strconv"
 
@@ -16,7 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/critq/critq/codec"
-	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/magic"
 )
 
@@ -60,6 +59,7 @@ type enc struct {
 	pretty  bool
 	order   codec.ByteOrder
 	words   []uint32 // (criu).ipadd words being collected
+	scratch []byte   // the text of a pretty integer
 	unknown bool     // a field not in the schema was left out
 }
 
@@ -147,8 +147,8 @@ func (e *enc) appendFields(dst, b []byte, p *msgPlan, hex bool, depth int) ([]by
 			return dst, count, errNonCanonical // packed, wrong wire type, out of order
 		}
 		prev = num
-		fhex := hex || f.hex
-		collect := f.list && f.ipadd && e.pretty
+		fhex := hex || f.Hex
+		collect := f.list && f.IPAdd && e.pretty
 		if open != f {
 			if open != nil {
 				dst = e.closeList(dst, open, hex)
@@ -238,22 +238,12 @@ func (e *enc) appendFields(dst, b []byte, p *msgPlan, hex bool, depth int) ([]by
 // closeList ends the array of a repeated field. Collected (criu).ipadd
 // words are written as crit does: one address in a one-element list.
 func (e *enc) closeList(dst []byte, f *fieldPlan, hex bool) []byte {
-	if !(f.ipadd && e.pretty) {
+	if !(f.IPAdd && e.pretty) {
 		return append(dst, ']')
 	}
-	var a [16]byte
-	switch len(e.words) {
-	case 1:
-		e.order.PutUint32(a[:], e.words[0])
+	if a, ok := annot.IPAddr(e.words, e.order); ok {
 		dst = append(dst, '[')
-		dst = appendString(dst, netip.AddrFrom4([4]byte(a[:4])).String())
-		return append(dst, ']')
-	case 4:
-		for i, w := range e.words {
-			e.order.PutUint32(a[4*i:], w)
-		}
-		dst = append(dst, '[')
-		dst = appendString(dst, netip.AddrFrom16(a).String())
+		dst = appendString(dst, a.String())
 		return append(dst, ']')
 	}
 	// crit fails on 2 or 3 words (bug B14); critq shows the numbers.
@@ -262,7 +252,7 @@ func (e *enc) closeList(dst []byte, f *fieldPlan, hex bool) []byte {
 		if i > 0 {
 			dst = append(dst, ", "...)
 		}
-		dst = e.appendInt(dst, f, uint64(w), false, hex || f.hex)
+		dst = e.appendInt(dst, f, uint64(w), false, hex || f.Hex)
 	}
 	return append(dst, ']')
 }
@@ -308,52 +298,20 @@ func (e *enc) appendVarint(dst []byte, f *fieldPlan, v uint64, hex bool) []byte 
 }
 
 // appendInt appends an integer value; signed says v holds an int64. In
-// pretty mode crit's conversions apply in its order: hex, dev, flags, dict.
+// pretty mode crit's conversions apply (package annot).
 func (e *enc) appendInt(dst []byte, f *fieldPlan, v uint64, signed, hex bool) []byte {
-	neg := signed && int64(v) < 0
 	if !e.pretty {
 		if signed {
 			return strconv.AppendInt(dst, int64(v), 10)
 		}
 		return strconv.AppendUint(dst, v, 10)
 	}
-	switch {
-	case hex || f.flagsHex:
-		dst = append(dst, '"')
-		if neg {
-			dst = append(dst, '-')
-			v = -v
-		}
-		dst = append(dst, "0x"...)
-		dst = strconv.AppendUint(dst, v, 16)
-		return append(dst, '"')
-	case neg:
-	case f.dev:
-		var major, minor uint64
-		if f.odev {
-			major = (v>>8)&0xfff | uint64(uint32(v>>32)&^0xfff)
-			minor = v&0xff | uint64(uint32(v>>12)&^0xff)
-		} else {
-			major, minor = v>>20, v&(1<<20-1)
-		}
-		dst = append(dst, '"')
-		dst = strconv.AppendUint(dst, major, 10)
-		dst = append(dst, ':')
-		dst = strconv.AppendUint(dst, minor, 10)
-		return append(dst, '"')
-	case f.flags != nil:
-		dst = append(dst, '"')
-		dst = flagnames.AppendFormat(dst, f.flags, v)
-		return append(dst, '"')
-	case f.dict != nil:
-		if name, ok := flagnames.Name(f.dict, v); ok {
-			return appendString(dst, name)
-		}
+	text, str := f.AppendText(e.scratch[:0], v, signed, hex)
+	e.scratch = text
+	if str {
+		return appendString(dst, text)
 	}
-	if signed {
-		return strconv.AppendInt(dst, int64(v), 10)
-	}
-	return strconv.AppendUint(dst, v, 10)
+	return append(dst, text...)
 }
 
 // appendFloat writes a float as Python's repr does for the usual cases.
@@ -408,7 +366,7 @@ func (e *enc) appendEntry(dst []byte, k *magic.Kind, ent *codec.Entry, o *Option
 		return dst[:mark], err
 	}
 	if o.NoPayload {
-		dst = appendString(dst, "... <"+humanSize(payloadSize(k, parts))+">")
+		dst = appendString(dst, "... <"+annot.CritSize(payloadSize(k, parts))+">")
 		return append(dst, '}'), nil
 	}
 	switch k.Extra {

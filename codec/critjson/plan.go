@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -51,11 +51,8 @@ type fieldPlan struct {
 	enumValues map[string]int32
 
 	// crit's options (proto/images.Options), resolved to tables.
-	hex, dev, odev, ipadd, unixName bool
-	flags                           []flagnames.Flag
-	flagsHex                        bool // a (criu).flags option naming no table: crit prints hex
-	dict                            []flagnames.Flag
-	taskState                       bool
+	annot.Field
+	unixName bool
 }
 
 // planSet builds the plans of every message type of the CRIU schema once.
@@ -147,15 +144,7 @@ func (b *planBuilder) field(fd protoreflect.FieldDescriptor) *fieldPlan {
 		}
 	}
 	o := images.FieldOptions(fd)
-	f.hex, f.dev, f.odev, f.ipadd = o.Hex, o.Dev, o.ODev, o.IPAdd
+	f.Field = annot.FieldOf(fd)
 	f.unixName = o.Conv == "unix_name"
-	if o.Flags != "" {
-		f.flags = flagnames.Table(o.Flags)
-		f.flagsHex = f.flags == nil
-	}
-	if o.Dict != "" {
-		f.dict = flagnames.Dict(o.Dict, name)
-		f.taskState = o.Dict == "gen" && name == "task_state"
-	}
 	return f
 }

@@ -195,19 +195,3 @@ func decodeQP(s []byte) []byte {
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
-
-// humanSize renders n as crit's show --nopl does: 1024 steps, "%d%sB" when
-// the scaled number is integral, else "%.1f%sB".
-func humanSize(n uint64) string {
-	v := float64(n)
-	for _, unit := range []string{"", "K", "M", "G", "T", "P", "E", "Z"} {
-		if v < 1024 {
-			if v == float64(int64(v)) {
-				return strconv.FormatInt(int64(v), 10) + unit + "B"
-			}
-			return strconv.FormatFloat(v, 'f', 1, 64) + unit + "B"
-		}
-		v /= 1024
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + "YB"
-}

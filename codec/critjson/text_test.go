@@ -80,32 +80,3 @@ func TestMIME(t *testing.T) {
 		t.Error("decodeBase64 accepted show --nopl text")
 	}
 }
-
-func TestPyInt(t *testing.T) {
-	tests := []struct {
-		in   string
-		neg  bool
-		mag  uint64
-		fail bool
-	}{
-		{in: "0x1f", mag: 31}, {in: "0X1F", mag: 31}, {in: "0o17", mag: 15}, {in: "0b101", mag: 5},
-		{in: "42", mag: 42}, {in: " 42 ", mag: 42}, {in: "-0x5", neg: true, mag: 5}, {in: "1_000", mag: 1000},
-		{in: "0", mag: 0}, {in: "00", mag: 0}, {in: "-0", mag: 0}, {in: "0x_ff", mag: 255},
-		{in: "007", fail: true}, {in: "", fail: true}, {in: "0x", fail: true}, {in: "1__0", fail: true},
-		{in: "_1", fail: true}, {in: "1e3", fail: true}, {in: "18446744073709551616", fail: true},
-	}
-	for _, tc := range tests {
-		neg, mag, ok := pyInt(tc.in)
-		if ok == tc.fail || ok && (neg != tc.neg || mag != tc.mag) {
-			t.Errorf("pyInt(%q) = %v, %d, %v; want %v, %d, %v", tc.in, neg, mag, ok, tc.neg, tc.mag, !tc.fail)
-		}
-	}
-}
-
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[uint64]string{0: "0B", 3: "3B", 1023: "1023B", 1024: "1KB", 1536: "1.5KB", 4096: "4KB", 114688: "112KB", 1 << 20: "1MB", 1500000: "1.4MB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
