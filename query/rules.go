@@ -67,7 +67,6 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
-	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -319,7 +318,7 @@ func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
 	if o.MaxRepeated == 0 {
 		o.MaxRepeated = DefaultMaxRepeated
 	}
-	base, err := ruleBaseEnv()
+	base, err := baseEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -332,20 +331,6 @@ func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// ruleBaseEnv is the environment shared by every rule: the image schema in
-// the container critq.images and the dialect.
-func ruleBaseEnv() (*cel.Env, error) {
-	var files []any
-	protoregistry.GlobalFiles.RangeFilesByPackage("critq.images", func(f protoreflect.FileDescriptor) bool {
-		files = append(files, f)
-		return true
-	})
-	// The string extensions (replace, substring, split, ...) and cel.bind
-	// make renames and repeated subexpressions short.
-	opts := []cel.EnvOption{cel.TypeDescs(files...), cel.Container("critq.images"), ext.Strings(), ext.Bindings()}
-	return cel.NewEnv(append(opts, dialectOptions()...)...)
 }
 
 func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
