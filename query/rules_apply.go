@@ -32,6 +32,8 @@ type EntryChange struct {
 	Kind  *magic.Kind
 	Index int
 	Order codec.ByteOrder // of the image
+	// Rule is the last rule that changed or dropped the entry.
+	Rule *Rule
 
 	Old      proto.Message
 	OldExtra codec.ExtraParts
@@ -85,6 +87,18 @@ func (e *RuleEvalError) Unwrap() error { return e.Err }
 // reading an image are the codec's; a rule failing on an entry is a
 // *RuleEvalError.
 func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, error) {
+	return ApplyRulesWith(ctx, d, rules, ApplyOptions{})
+}
+
+// ApplyOptions configure ApplyRulesWith.
+type ApplyOptions struct {
+	// AllowPartial accepts new entries whose required fields are not all
+	// set (transform --force): they are encoded as they are.
+	AllowPartial bool
+}
+
+// ApplyRulesWith is ApplyRules with options.
+func ApplyRulesWith(ctx context.Context, d *dump.Dump, rules []*Rule, o ApplyOptions) (*RuleResult, error) {
 	res := &RuleResult{Stats: make([]RuleStats, len(rules))}
 	var kinds []*magic.Kind
 	byKind := map[*magic.Kind][]int{}
@@ -98,7 +112,7 @@ func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, 
 	var changes []*EntryChange
 	for _, k := range kinds {
 		for _, f := range d.Kind(k.Name) {
-			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats)
+			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats, o)
 			if err != nil {
 				return nil, err
 			}
@@ -123,7 +137,7 @@ const parallelMin = 4096
 // applyFile runs the rules idx over the entries of one image. Large images
 // are split in contiguous ranges evaluated at once, one per CPU; the changes
 // and counts are merged in entry order.
-func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
+func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats, o ApplyOptions) ([]*EntryChange, error) {
 	img, err := f.Image()
 	if err != nil {
 		return nil, err
@@ -152,7 +166,7 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			defer wg.Done()
 			p := &parts[w]
 			p.stats = make([]RuleStats, len(stats))
-			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats)
+			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats, o)
 		}()
 	}
 	wg.Wait()
@@ -174,7 +188,8 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 
 // applyRange runs the rules over entries lo to hi of an image. It stops at
 // the first error.
-func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
+func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats, o ApplyOptions) ([]*EntryChange, error) {
+	marshal := proto.MarshalOptions{AllowPartial: o.AllowPartial}
 	k := f.Kind
 	order := img.Header.Order
 	splitExtra := extraVars(k) != nil
@@ -206,6 +221,7 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			}
 		}
 		cur, curX, dropped := old, x, false
+		var by *Rule // the last rule that changed the entry
 		for _, ri := range idx {
 			r := rules[ri]
 			if !r.appliesTo(i) {
@@ -223,15 +239,16 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			if o.Drop {
 				st.Changed++
 				st.Dropped++
-				dropped = true
+				dropped, by = true, r
 				break
 			}
 			if o.Msg != cur && !(proto.Equal(o.Msg, cur) && extrasEqual(o.Extra, curX)) {
 				st.Changed++
+				by = r
 			}
 			cur, curX = o.Msg, o.Extra
 		}
-		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: old, OldExtra: x}
+		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: old, OldExtra: x, Rule: by}
 		switch {
 		case dropped:
 			c.Drop = true
@@ -239,8 +256,11 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			continue
 		default:
 			last := rules[idx[len(idx)-1]]
+			if by != nil {
+				last = by
+			}
 			c.New, c.NewExtra = cur, curX
-			if c.Payload, err = proto.Marshal(cur); err != nil {
+			if c.Payload, err = marshal.Marshal(cur); err != nil {
 				return nil, fail(last, explainIncomplete(old, cur, err))
 			}
 			if len(c.Payload) > codec.DefaultMaxSize {
@@ -296,6 +316,17 @@ func explainIncomplete(old, nw proto.Message, err error) error {
 	if steps == nil {
 		return fmt.Errorf("the new entry cannot be written: %v", err)
 	}
+	return &IncompleteError{Err: explainMissing(old, nw, steps)}
+}
+
+// IncompleteError is a new entry whose required fields are not all set
+// (see [ApplyOptions.AllowPartial]).
+type IncompleteError struct{ Err error }
+
+func (e *IncompleteError) Error() string { return e.Err.Error() }
+func (e *IncompleteError) Unwrap() error { return e.Err }
+
+func explainMissing(old, nw proto.Message, steps []pathStep) error {
 	path := stepsText(steps)
 	what := "the entry"
 	if t := entryType(nw.ProtoReflect()); t != "" {
