@@ -51,6 +51,10 @@ type RuleResult struct {
 	Stats []RuleStats
 	// Changes are the changed entries, by file name, then index.
 	Changes []*EntryChange
+	// Steps, with ApplyOptions.Steps, holds for each rule the entries it
+	// changed, by file name, then index: Old is the entry as the rule got
+	// it (from the image or the rules before it), New what it returned.
+	Steps [][]*EntryChange
 }
 
 // ChangedFiles returns the names of the files with changes, in order.
@@ -95,6 +99,8 @@ type ApplyOptions struct {
 	// AllowPartial accepts new entries whose required fields are not all
 	// set (transform --force): they are encoded as they are.
 	AllowPartial bool
+	// Steps records what each rule changed in RuleResult.Steps.
+	Steps bool
 }
 
 // ApplyRulesWith is ApplyRules with options.
@@ -110,9 +116,13 @@ func ApplyRulesWith(ctx context.Context, d *dump.Dump, rules []*Rule, o ApplyOpt
 		byKind[r.Kind] = append(byKind[r.Kind], i)
 	}
 	var changes []*EntryChange
+	var steps [][]*EntryChange
+	if o.Steps {
+		steps = make([][]*EntryChange, len(rules))
+	}
 	for _, k := range kinds {
 		for _, f := range d.Kind(k.Name) {
-			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats, o)
+			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats, steps, o)
 			if err != nil {
 				return nil, err
 			}
@@ -122,6 +132,10 @@ func ApplyRulesWith(ctx context.Context, d *dump.Dump, rules []*Rule, o ApplyOpt
 	// Files of different kinds come in kind order; sort by name.
 	sortChanges(changes)
 	res.Changes = changes
+	for _, st := range steps {
+		sortChanges(st)
+	}
+	res.Steps = steps
 	return res, nil
 }
 
@@ -137,24 +151,17 @@ const parallelMin = 4096
 // applyFile runs the rules idx over the entries of one image. Large images
 // are split in contiguous ranges evaluated at once, one per CPU; the changes
 // and counts are merged in entry order.
-func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats, o ApplyOptions) ([]*EntryChange, error) {
+func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats, steps [][]*EntryChange, o ApplyOptions) ([]*EntryChange, error) {
 	img, err := f.Image()
 	if err != nil {
 		return nil, err
 	}
-	for _, ri := range idx {
-		rules[ri].ev.setOrder(img.Header.Order)
-	}
-	defer func() {
-		for _, ri := range idx {
-			rules[ri].ev.forget()
-		}
-	}()
 	n := len(img.Entries)
 	workers := min(runtime.GOMAXPROCS(0), max(1, n/parallelMin))
 	type part struct {
 		changes []*EntryChange
 		stats   []RuleStats
+		steps   [][]*EntryChange
 		err     error
 	}
 	parts := make([]part, workers)
@@ -166,7 +173,10 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			defer wg.Done()
 			p := &parts[w]
 			p.stats = make([]RuleStats, len(stats))
-			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats, o)
+			if steps != nil {
+				p.steps = make([][]*EntryChange, len(steps))
+			}
+			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats, p.steps, o)
 		}()
 	}
 	wg.Wait()
@@ -176,6 +186,9 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			return nil, p.err
 		}
 		out = append(out, p.changes...)
+		for i, st := range p.steps {
+			steps[i] = append(steps[i], st...)
+		}
 		for i, st := range p.stats {
 			stats[i].Entries += st.Entries
 			stats[i].Matched += st.Matched
@@ -188,7 +201,7 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 
 // applyRange runs the rules over entries lo to hi of an image. It stops at
 // the first error.
-func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats, o ApplyOptions) ([]*EntryChange, error) {
+func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats, steps [][]*EntryChange, o ApplyOptions) ([]*EntryChange, error) {
 	marshal := proto.MarshalOptions{AllowPartial: o.AllowPartial}
 	k := f.Kind
 	order := img.Header.Order
@@ -236,15 +249,23 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			if o.Matched {
 				st.Matched++
 			}
+			step := func() {
+				if steps != nil {
+					steps[ri] = append(steps[ri], &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Rule: r,
+						Old: cur, OldExtra: curX, New: o.Msg, NewExtra: o.Extra, Drop: o.Drop})
+				}
+			}
 			if o.Drop {
 				st.Changed++
 				st.Dropped++
 				dropped, by = true, r
+				step()
 				break
 			}
 			if o.Msg != cur && !(proto.Equal(o.Msg, cur) && extrasEqual(o.Extra, curX)) {
 				st.Changed++
 				by = r
+				step()
 			}
 			cur, curX = o.Msg, o.Extra
 		}
