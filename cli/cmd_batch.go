@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -61,6 +63,9 @@ type batchOptions struct {
 	jobs    int
 	timeout time.Duration
 	cost    uint64
+	// ruleCost is --cost for the rules when it is given: 0 leaves their
+	// default (query.DefaultRuleCostLimit, per entry).
+	ruleCost uint64
 
 	// progressAfter and progressEvery time the progress line (tests); 0
 	// means progressAfter and progressEvery.
@@ -74,11 +79,19 @@ func runBatchCommand(c *cli, args []string) error {
 	fs.StringVar(&o.format, "format", "ndjson", "output `format`: ndjson, json or table")
 	fs.IntVar(&o.jobs, "j", 0, "evaluate `N` dumps at once, on N cores at most (0: the number of cores)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
-	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation (of a rule: on one entry) after this cost (0: no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "cost" {
+			o.ruleCost = o.cost
+			if o.cost == 0 {
+				o.ruleCost = math.MaxUint64
+			}
+		}
+	})
 	if len(pos) < 2 {
 		return usageErrorf("batch: need a script and at least one dump (critq batch -h)")
 	}
@@ -198,7 +211,7 @@ type scriptProgram struct {
 	lets     *query.Bindings
 	cols     []column // the queries, then the rules
 	queries  []*query.Query
-	rules    *rulePool // nil without rules
+	rules    []*query.Rule // safe for concurrent use
 	timeout  time.Duration
 	progress *progress
 }
@@ -240,7 +253,7 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 		return nil, err
 	}
 	if srcs := query.ScriptRules(sc); len(srcs) > 0 {
-		if p.rules, err = newRulePool(srcs, o.jobs); err != nil {
+		if p.rules, err = query.CompileRules(srcs, query.RuleOptions{CostLimit: o.ruleCost}); err != nil {
 			return nil, withCode(exitCompile, err)
 		}
 		for _, r := range srcs {

@@ -120,14 +120,14 @@ func TestBatchCommand(t *testing.T) {
 		{"json", []string{"--format", "json", "-f", good, d, d2}, "", exitOK,
 			"[\n" + `{"dump":"` + d + `","query":"tasks","value":1},` + "\n", ""},
 		{"table", []string{"batch", "--format", "table", good, d, d2}, "", exitOK,
-			"DUMP                              tasks  exec  comm\n" +
+			"DUMP                           tasks  exec  comm\n" +
 				d + "  1      5     sleep\n" +
 				d2 + "   2      10    pf-parent\n", ""},
 		{"stdin", []string{"-f", "-", d}, "n: tasks.size()\n", exitOK, `"value":1}`, ""},
 		{"multi-line and rule", []string{"-f", list, d}, "", exitOK,
 			`"value":[19635]}` + "\n" + `{"dump":"` + d + `","rule":"` + list + `:3","value":{"kind":"FILES","entries":20,"matched":0,"changed":0,"dropped":0,"changes":[]}}` + "\n", ""},
 		{"rules only", []string{"--format", "table", "-f", "-", d}, "rule core: e.with({\"tc.comm\": \"x\"})\n", exitOK,
-			"DUMP                              <stdin>:1\n" + d + `  {"kind":"CORE","entries":1,"matched":1,"changed":1,"dropped":0,"changes":[{"image":"core-19635.img","entry":0,"field":"tc.comm","old":"sleep","new":"x"}]}`, ""},
+			"DUMP                           <stdin>:1\n" + d + `  {"kind":"CORE","entries":1,"matched":1,"changed":1,"dropped":0,"changes":[{"image":"core-19635.img","entry":0,"field":"tc.comm","old":"sleep","new":"x"}]}`, ""},
 		{"bad dump skipped", []string{"-f", good, "-j", "2", d, bad, d2}, "", exitBadImage, `{"dump":"` + d2 + `","query":"comm","value":"pf-parent"}`, "pstree.img"},
 		{"missing dump", []string{"-f", good, "/nonexistent/dump", d}, "", exitBadImage, `"value":"sleep"`, "nonexistent"},
 		{"eval error", []string{"-f", "-", d, d2}, "n: tasks[1].pid\n", exitError, `"dump":"` + d2, "critq: query n: " + d + ": "},

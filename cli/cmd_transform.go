@@ -39,7 +39,11 @@ chunks. A ghost file's contents are extra: of ghost-file when it has no
 chunks, else of each ghost-chunk (its len follows). Heads cannot be dropped.
 
 Entries no rule changes are copied as bytes, untouched images byte for
-byte; pages are never rewritten. Every run reports on stderr what each rule
+byte; pages are never rewritten. Before anything is written every changed
+entry is validated: required fields set, a file entry carrying the part of
+its type, one-entry images (core, mm, ids, ...) keeping their entry, the
+present pages of a pagemap within its pages image; a failure names the rule
+and the entry, writes nothing and exits 5 unless --force. Every run reports on stderr what each rule
 matched and changed; a rule that changes nothing is an error unless
 --allow-empty. Warnings name what the change leaves inconsistent.
 
@@ -82,6 +86,7 @@ type transformFlags struct {
 	recover    string
 	dryRun     bool
 	allowEmpty bool
+	force      bool
 	timeout    time.Duration
 	cost       uint64
 	lockWait   time.Duration
@@ -105,6 +110,7 @@ func runTransform(c *cli, args []string) error {
 	fs.StringVar(&o.recover, "recover", "", "finish or roll back an interrupted --in-place run on `dump`")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "accept rules that change nothing")
+	fs.BoolVar(&o.force, "force", false, "write entries that fail validation (CRIU may not restore them)")
 	fs.DurationVar(&o.timeout, "timeout", query.DefaultRuleTimeout, "stop the evaluation after `duration`")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultRuleCostLimit, "limit of the cost of one rule on one entry")
 	o.lockFlags(fs)
@@ -183,9 +189,13 @@ func runTransform(c *cli, args []string) error {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("rules stopped after %v (--timeout)", o.timeout))
 		defer cancel()
 	}
-	res, err := query.ApplyRules(ctx, d, rules)
+	res, err := query.ApplyRulesWith(ctx, d, rules, query.ApplyOptions{AllowPartial: o.force})
 	if err != nil {
 		var ee *query.RuleEvalError
+		var ie *query.IncompleteError
+		if errors.As(err, &ie) {
+			return withCode(exitError, fmt.Errorf("%w\n%s", err, refusedNote))
+		}
 		if errors.As(err, &ee) || ctx.Err() != nil {
 			return withCode(exitError, err)
 		}
@@ -202,6 +212,12 @@ func runTransform(c *cli, args []string) error {
 	}
 	if empty != nil && !o.allowEmpty {
 		return withCode(exitError, fmt.Errorf("%s changed nothing: nothing written (--allow-empty accepts it)", empty.Source.Where))
+	}
+	if verr := res.Validate(d); verr != nil {
+		if !o.force {
+			return withCode(exitError, fmt.Errorf("%w\n%s", verr, refusedNote))
+		}
+		fmt.Fprintf(c.stderr, "critq: warning: --force: %s\n", strings.ReplaceAll(verr.Error(), "\n", "\ncritq: warning: --force: "))
 	}
 	if o.dryRun {
 		return nil
@@ -225,6 +241,9 @@ func runTransform(c *cli, args []string) error {
 	fmt.Fprintf(c.stderr, "critq: %s: %d image(s) rewritten: %s\n", target, len(plan.Images), strings.Join(res.ChangedFiles(), " "))
 	return nil
 }
+
+// refusedNote follows the errors of changes that validation refuses.
+const refusedNote = "nothing written: CRIU could not restore the dump (--force writes it anyway)"
 
 // ruleSources collects the rules of the command line in order: files,
 // --rule, the --kind rule, and, when none of them is given, the first

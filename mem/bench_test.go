@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"syscall"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -75,12 +74,6 @@ func TestWriteBigDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeBigDump(t, dir)
-}
-
-func maxRSSMB() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Maxrss) / 1024
 }
 
 // BenchmarkMemory1GiB measures search and random reads over 1 GiB of

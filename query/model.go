@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/ext"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -160,17 +159,4 @@ func schemaFiles() []any {
 		})
 	}
 	return out
-}
-
-// envOptions returns the options of critq's CEL environment: the schema, the
-// container critq.images (so that enum constants read fd_types.REG), the
-// variables and the dialect.
-func envOptions() []cel.EnvOption {
-	opts := []cel.EnvOption{cel.TypeDescs(schemaFiles()...), cel.Container("critq.images"),
-		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Bindings(), ext.Encoders()}
-	for _, v := range Vars() {
-		opts = append(opts, cel.Variable(v.Name, v.Type))
-	}
-	opts = append(opts, dialectOptions()...)
-	return append(opts, cel.Lib(memLib{}))
 }

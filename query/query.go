@@ -50,12 +50,6 @@ type Query struct {
 	built                atomic.Uint64 // Progress
 }
 
-// NewEnv returns critq's CEL environment: the image schema and the views as
-// CEL types, one variable per name of [Vars], and critq's dialect.
-func NewEnv() (*cel.Env, error) {
-	return cel.NewEnv(envOptions()...)
-}
-
 // Compile parses and checks src in critq's environment and plans its
 // evaluation. A syntax or type error is returned as the dialect's
 // *CompileError, whose message shows the expression with a caret under the
@@ -65,7 +59,7 @@ func Compile(src string, opts ...Option) (*Query, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	env, err := NewEnv()
+	env, err := queryEnv()
 	if err == nil && len(cfg.declared) > 0 {
 		env, err = env.Extend(cfg.declared...)
 	}

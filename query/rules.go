@@ -65,7 +65,6 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
-	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -241,8 +240,8 @@ func fileStem(k *magic.Kind) string {
 	return strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
 }
 
-// Rule is a compiled rule. Its evaluation state is guarded by a mutex: a
-// Rule may be shared, but evaluates one entry at a time.
+// Rule is a compiled rule. It is safe for concurrent use: one Rule may
+// evaluate entries of many images and dumps at once.
 type Rule struct {
 	Source RuleSource
 	Kind   *magic.Kind
@@ -317,7 +316,7 @@ func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
 	if o.MaxRepeated == 0 {
 		o.MaxRepeated = DefaultMaxRepeated
 	}
-	base, err := ruleBaseEnv()
+	base, err := baseEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -332,27 +331,13 @@ func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
 	return out, nil
 }
 
-// ruleBaseEnv is the environment shared by every rule: the image schema in
-// the container critq.images and the dialect.
-func ruleBaseEnv() (*cel.Env, error) {
-	var files []any
-	protoregistry.GlobalFiles.RangeFilesByPackage("critq.images", func(f protoreflect.FileDescriptor) bool {
-		files = append(files, f)
-		return true
-	})
-	// The string extensions (replace, substring, split, ...) and cel.bind
-	// make renames and repeated subexpressions short.
-	opts := []cel.EnvOption{cel.TypeDescs(files...), cel.Container("critq.images"), ext.Strings(), ext.Bindings()}
-	return cel.NewEnv(append(opts, dialectOptions()...)...)
-}
-
 func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
 	k, head, err := ruleTarget(s.Kind)
 	if err != nil {
 		return nil, err
 	}
 	md := ruleMessage(k, head)
-	ev := &ruleEval{msg: md, maxRepeated: o.MaxRepeated, extras: map[proto.Message]*extraEdit{}, paths: map[string]*fieldPath{}}
+	ev := &ruleEval{msg: md, maxRepeated: o.MaxRepeated, paths: map[string]*fieldPath{}}
 	ev.drop = k.Entry.New().Interface()
 	if head {
 		ev.drop = k.First.New().Interface()
@@ -363,7 +348,7 @@ func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
 	opts := []cel.EnvOption{
 		cel.Variable("e", msgType),
 		cel.Function("with", cel.MemberOverload("critq_with", []*cel.Type{tp, cel.MapType(cel.StringType, cel.DynType)}, tp,
-			cel.BinaryBinding(ev.with))),
+			cel.LateFunctionBinding())), // to the evaluation's state (Rule.Eval)
 		cel.Function("drop", cel.Overload("critq_drop", nil, msgType,
 			cel.FunctionBinding(func(...ref.Val) ref.Val { return ev.adapter.NativeToValue(ev.drop) }))),
 	}
@@ -968,46 +953,17 @@ type ruleEval struct {
 	drop        proto.Message // the value of drop(), told apart by identity
 
 	mu    sync.Mutex
+	paths map[string]*fieldPath // resolved paths by message and key
+}
+
+// evalState is the state of one evaluation of a rule: it lives in the
+// activation (with() is bound late to it), so that one compiled Rule
+// evaluates any number of entries at once, of images of any byte order.
+type evalState struct {
 	order codec.ByteOrder
 	// extras holds the extra data set by with() on the messages it built,
-	// until Eval takes it (or forget drops what chained calls left).
+	// until Eval takes it.
 	extras map[proto.Message]*extraEdit
-	paths  map[string]*fieldPath // resolved paths by message and key
-}
-
-func (ev *ruleEval) setOrder(o codec.ByteOrder) {
-	ev.mu.Lock()
-	ev.order = o
-	ev.mu.Unlock()
-}
-
-func (ev *ruleEval) byteOrder() codec.ByteOrder {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	return ev.order
-}
-
-func (ev *ruleEval) extrasOf(m proto.Message, take bool) *extraEdit {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	e := ev.extras[m]
-	if take {
-		delete(ev.extras, m)
-	}
-	return e
-}
-
-func (ev *ruleEval) setExtras(m proto.Message, e *extraEdit) {
-	ev.mu.Lock()
-	ev.extras[m] = e
-	ev.mu.Unlock()
-}
-
-// forget drops the extras of intermediate messages.
-func (ev *ruleEval) forget() {
-	ev.mu.Lock()
-	clear(ev.extras)
-	ev.mu.Unlock()
 }
 
 func (ev *ruleEval) path(md protoreflect.MessageDescriptor, key string, vars []string) (*fieldPath, error) {
@@ -1029,7 +985,7 @@ type extraEdit struct {
 	set map[string][]byte
 }
 
-func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
+func (ev *ruleEval) with(st *evalState, recv, arg ref.Val) ref.Val {
 	m, ok := recv.Value().(proto.Message)
 	if !ok {
 		return types.NewErr("with() is a function of messages, not of %s", recv.Type().TypeName())
@@ -1060,7 +1016,7 @@ func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
 		return types.NewErr("with(): %v", err)
 	}
 	var edit *extraEdit
-	if prev := ev.extrasOf(m, false); prev != nil {
+	if prev := st.extras[m]; prev != nil {
 		edit = &extraEdit{set: map[string][]byte{}}
 		for k, v := range prev.set {
 			edit.set[k] = v
@@ -1088,18 +1044,21 @@ func (ev *ruleEval) with(recv, arg ref.Val) ref.Val {
 			edit.set[fp.extra] = b
 			continue
 		}
-		if err := ev.set(out.ProtoReflect(), fp, v); err != nil {
+		if err := ev.set(out.ProtoReflect(), fp, v, st.order); err != nil {
 			return types.NewErr("with(): %s: %v", k, err)
 		}
 	}
 	if edit != nil {
-		ev.setExtras(out, edit)
+		if st.extras == nil {
+			st.extras = map[proto.Message]*extraEdit{}
+		}
+		st.extras[out] = edit
 	}
 	return ev.adapter.NativeToValue(out)
 }
 
 // set assigns v at path fp of m.
-func (ev *ruleEval) set(m protoreflect.Message, fp *fieldPath, v ref.Val) error {
+func (ev *ruleEval) set(m protoreflect.Message, fp *fieldPath, v ref.Val, order codec.ByteOrder) error {
 	for _, st := range fp.steps[:len(fp.steps)-1] {
 		if st.fd.IsList() {
 			l := m.Mutable(st.fd).List()
@@ -1119,7 +1078,7 @@ func (ev *ruleEval) set(m protoreflect.Message, fp *fieldPath, v ref.Val) error 
 		m.Clear(leaf.fd)
 		return nil
 	}
-	vals, err := fp.convert(v, ev.byteOrder(), ev.maxRepeated)
+	vals, err := fp.convert(v, order, ev.maxRepeated)
 	if err != nil {
 		return err
 	}
@@ -1190,14 +1149,24 @@ func (a *ruleActivation) Parent() interpreter.Activation { return nil }
 
 // Eval evaluates the rule on one entry. in is not modified. order is the
 // byte order of the image (for addresses given as text); nil is
-// little-endian. Errors wrap context.Cause when ctx ends. Entries may be
-// evaluated concurrently when they come from images of one byte order.
+// little-endian. Errors wrap context.Cause when ctx ends. A Rule is safe
+// for concurrent use: every evaluation keeps its state (the byte order, the
+// extra data set by with()) in its own activation.
 func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, order codec.ByteOrder) (RuleOutcome, error) {
 	ev := r.ev
-	if order != ev.byteOrder() {
-		ev.setOrder(order)
+	st := &evalState{order: order}
+	act, err := cel.FunctionVars(&ruleActivation{e: in, x: &x}, map[string]cel.LateBoundFunction{
+		"with": func(_ string, args ...ref.Val) ref.Val {
+			if len(args) != 2 {
+				return types.NewErr("with() takes one map")
+			}
+			return ev.with(st, args[0], args[1])
+		},
+	})
+	if err != nil {
+		return RuleOutcome{}, err
 	}
-	val, _, err := r.prg.ContextEval(ctx, &ruleActivation{e: in, x: &x})
+	val, _, err := r.prg.ContextEval(ctx, act)
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
 			return RuleOutcome{}, fmt.Errorf("%w (%v)", cerr, err)
@@ -1216,7 +1185,7 @@ func (r *Rule) Eval(ctx context.Context, in proto.Message, x codec.ExtraParts, o
 	case m == in:
 		return RuleOutcome{Msg: in, Extra: x}, nil
 	}
-	edit := ev.extrasOf(m, true)
+	edit := st.extras[m]
 	if m, err = generated(m, false); err != nil {
 		return RuleOutcome{}, err
 	}

@@ -32,6 +32,8 @@ type EntryChange struct {
 	Kind  *magic.Kind
 	Index int
 	Order codec.ByteOrder // of the image
+	// Rule is the last rule that changed or dropped the entry.
+	Rule *Rule
 
 	Old      proto.Message
 	OldExtra codec.ExtraParts
@@ -49,6 +51,10 @@ type RuleResult struct {
 	Stats []RuleStats
 	// Changes are the changed entries, by file name, then index.
 	Changes []*EntryChange
+	// Steps, with ApplyOptions.Steps, holds for each rule the entries it
+	// changed, by file name, then index: Old is the entry as the rule got
+	// it (from the image or the rules before it), New what it returned.
+	Steps [][]*EntryChange
 }
 
 // ChangedFiles returns the names of the files with changes, in order.
@@ -85,6 +91,20 @@ func (e *RuleEvalError) Unwrap() error { return e.Err }
 // reading an image are the codec's; a rule failing on an entry is a
 // *RuleEvalError.
 func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, error) {
+	return ApplyRulesWith(ctx, d, rules, ApplyOptions{})
+}
+
+// ApplyOptions configure ApplyRulesWith.
+type ApplyOptions struct {
+	// AllowPartial accepts new entries whose required fields are not all
+	// set (transform --force): they are encoded as they are.
+	AllowPartial bool
+	// Steps records what each rule changed in RuleResult.Steps.
+	Steps bool
+}
+
+// ApplyRulesWith is ApplyRules with options.
+func ApplyRulesWith(ctx context.Context, d *dump.Dump, rules []*Rule, o ApplyOptions) (*RuleResult, error) {
 	res := &RuleResult{Stats: make([]RuleStats, len(rules))}
 	var kinds []*magic.Kind
 	byKind := map[*magic.Kind][]int{}
@@ -96,9 +116,13 @@ func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, 
 		byKind[r.Kind] = append(byKind[r.Kind], i)
 	}
 	var changes []*EntryChange
+	var steps [][]*EntryChange
+	if o.Steps {
+		steps = make([][]*EntryChange, len(rules))
+	}
 	for _, k := range kinds {
 		for _, f := range d.Kind(k.Name) {
-			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats)
+			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats, steps, o)
 			if err != nil {
 				return nil, err
 			}
@@ -108,6 +132,10 @@ func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, 
 	// Files of different kinds come in kind order; sort by name.
 	sortChanges(changes)
 	res.Changes = changes
+	for _, st := range steps {
+		sortChanges(st)
+	}
+	res.Steps = steps
 	return res, nil
 }
 
@@ -123,24 +151,17 @@ const parallelMin = 4096
 // applyFile runs the rules idx over the entries of one image. Large images
 // are split in contiguous ranges evaluated at once, one per CPU; the changes
 // and counts are merged in entry order.
-func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
+func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stats []RuleStats, steps [][]*EntryChange, o ApplyOptions) ([]*EntryChange, error) {
 	img, err := f.Image()
 	if err != nil {
 		return nil, err
 	}
-	for _, ri := range idx {
-		rules[ri].ev.setOrder(img.Header.Order)
-	}
-	defer func() {
-		for _, ri := range idx {
-			rules[ri].ev.forget()
-		}
-	}()
 	n := len(img.Entries)
 	workers := min(runtime.GOMAXPROCS(0), max(1, n/parallelMin))
 	type part struct {
 		changes []*EntryChange
 		stats   []RuleStats
+		steps   [][]*EntryChange
 		err     error
 	}
 	parts := make([]part, workers)
@@ -152,7 +173,10 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			defer wg.Done()
 			p := &parts[w]
 			p.stats = make([]RuleStats, len(stats))
-			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats)
+			if steps != nil {
+				p.steps = make([][]*EntryChange, len(steps))
+			}
+			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats, p.steps, o)
 		}()
 	}
 	wg.Wait()
@@ -162,6 +186,9 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			return nil, p.err
 		}
 		out = append(out, p.changes...)
+		for i, st := range p.steps {
+			steps[i] = append(steps[i], st...)
+		}
 		for i, st := range p.stats {
 			stats[i].Entries += st.Entries
 			stats[i].Matched += st.Matched
@@ -174,7 +201,8 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 
 // applyRange runs the rules over entries lo to hi of an image. It stops at
 // the first error.
-func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats) ([]*EntryChange, error) {
+func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, rules []*Rule, idx []int, stats []RuleStats, steps [][]*EntryChange, o ApplyOptions) ([]*EntryChange, error) {
+	marshal := proto.MarshalOptions{AllowPartial: o.AllowPartial}
 	k := f.Kind
 	order := img.Header.Order
 	splitExtra := extraVars(k) != nil
@@ -206,6 +234,7 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			}
 		}
 		cur, curX, dropped := old, x, false
+		var by *Rule // the last rule that changed the entry
 		for _, ri := range idx {
 			r := rules[ri]
 			if !r.appliesTo(i) {
@@ -220,18 +249,27 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			if o.Matched {
 				st.Matched++
 			}
+			step := func() {
+				if steps != nil {
+					steps[ri] = append(steps[ri], &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Rule: r,
+						Old: cur, OldExtra: curX, New: o.Msg, NewExtra: o.Extra, Drop: o.Drop})
+				}
+			}
 			if o.Drop {
 				st.Changed++
 				st.Dropped++
-				dropped = true
+				dropped, by = true, r
+				step()
 				break
 			}
 			if o.Msg != cur && !(proto.Equal(o.Msg, cur) && extrasEqual(o.Extra, curX)) {
 				st.Changed++
+				by = r
+				step()
 			}
 			cur, curX = o.Msg, o.Extra
 		}
-		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: old, OldExtra: x}
+		c := &EntryChange{File: f.Name, Kind: k, Index: i, Order: order, Old: old, OldExtra: x, Rule: by}
 		switch {
 		case dropped:
 			c.Drop = true
@@ -239,8 +277,11 @@ func applyRange(ctx context.Context, f *dump.File, img *dump.Image, lo, hi int, 
 			continue
 		default:
 			last := rules[idx[len(idx)-1]]
+			if by != nil {
+				last = by
+			}
 			c.New, c.NewExtra = cur, curX
-			if c.Payload, err = proto.Marshal(cur); err != nil {
+			if c.Payload, err = marshal.Marshal(cur); err != nil {
 				return nil, fail(last, explainIncomplete(old, cur, err))
 			}
 			if len(c.Payload) > codec.DefaultMaxSize {
@@ -296,6 +337,17 @@ func explainIncomplete(old, nw proto.Message, err error) error {
 	if steps == nil {
 		return fmt.Errorf("the new entry cannot be written: %v", err)
 	}
+	return &IncompleteError{Err: explainMissing(old, nw, steps)}
+}
+
+// IncompleteError is a new entry whose required fields are not all set
+// (see [ApplyOptions.AllowPartial]).
+type IncompleteError struct{ Err error }
+
+func (e *IncompleteError) Error() string { return e.Err.Error() }
+func (e *IncompleteError) Unwrap() error { return e.Err }
+
+func explainMissing(old, nw proto.Message, steps []pathStep) error {
 	path := stepsText(steps)
 	what := "the entry"
 	if t := entryType(nw.ProtoReflect()); t != "" {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -57,22 +56,6 @@ func (w *warner) warnf(format string, args ...any) {
 	w.out = append(w.out, fmt.Sprintf(format, args...))
 }
 
-// final returns the messages of an image after the changes, nil for dropped
-// entries.
-func (w *warner) final(f *dump.File) []proto.Message {
-	msgs, err := f.Messages()
-	if err != nil {
-		return nil
-	}
-	out := append([]proto.Message(nil), msgs...)
-	for _, c := range w.r.Changes {
-		if c.File == f.Name && c.Index < len(out) {
-			out[c.Index] = c.New
-		}
-	}
-	return out
-}
-
 // files warns about renamed regular files.
 func (w *warner) files() {
 	for _, c := range w.r.Changes {
@@ -91,8 +74,8 @@ func (w *warner) files() {
 		if n.Size != nil && st.Mode().IsRegular() && uint64(st.Size()) != n.GetSize() {
 			w.warnf("%s is %d bytes on this host, %d in the dump", where, st.Size(), n.GetSize())
 		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && n.Mode != nil && sys.Mode != n.GetMode() {
-			w.warnf("%s has mode 0%o on this host, 0%o in the dump", where, sys.Mode, n.GetMode())
+		if mode, ok := hostMode(st); ok && n.Mode != nil && mode != n.GetMode() {
+			w.warnf("%s has mode 0%o on this host, 0%o in the dump", where, mode, n.GetMode())
 		}
 	}
 }
@@ -172,7 +155,7 @@ func (w *warner) sockets() {
 	for _, k := range []string{"FILES", "INETSK"} {
 		for _, f := range w.d.Kind(k) {
 			order := byteOrder(f)
-			for i, m := range w.final(f) {
+			for i, m := range finalMessages(w.r, f) {
 				s := inetSocket(m)
 				if s == nil {
 					continue
@@ -315,14 +298,14 @@ func (w *warner) droppedFiles() {
 	}
 	// An id may be held by more than one entry; it is gone when none is left.
 	for _, f := range w.d.Kind("FILES") {
-		for _, m := range w.final(f) {
+		for _, m := range finalMessages(w.r, f) {
 			if fe, ok := m.(*images.FileEntry); ok {
 				delete(gone, fe.GetId())
 			}
 		}
 	}
 	for _, f := range w.d.Kind("FDINFO") {
-		for i, m := range w.final(f) {
+		for i, m := range finalMessages(w.r, f) {
 			fd, ok := m.(*images.FdinfoEntry)
 			if !ok {
 				continue
@@ -383,7 +366,7 @@ func (w *warner) pids() {
 				named[pid] = append(named[pid], f.Name)
 			}
 		}
-		for i, m := range w.final(f) {
+		for i, m := range finalMessages(w.r, f) {
 			if m == nil {
 				continue
 			}
