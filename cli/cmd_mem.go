@@ -196,7 +196,8 @@ given in hex with --hex ("deadbeef"), or a regular expression over bytes
 with --regex (a match is at most 4096 bytes). Prints one line per match:
 pid, address, the VMA (range, permissions, file) and the context.
 
---format json prints one JSON object a line (JSON Lines) per match:
+--format ndjson prints one JSON object a line (JSON Lines) per match
+(--format json one JSON array of them):
   {"pid": 7235, "addr": "0x5576db6e3004",
    "vma": {"start": "0x5576db6e3000", "end": "0x5576db6e4000",
            "perms": "r--p", "path": "/srv/critq-cases/bin/fds-zoo"},
@@ -246,8 +247,8 @@ func runMemSearch(c *cli, args []string) error {
 		}
 		p = mem.Literal([]byte(pos[1]))
 	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("mem search: unknown format %q (text or json)", *format)
+	if err := checkFormat("mem search", *format); err != nil {
+		return err
 	}
 	opts := mem.SearchOptions{Context: max(*context, 0)}
 	e, done, err := openExplorer(pos[0], *pageSize)
@@ -263,6 +264,7 @@ func runMemSearch(c *cli, args []string) error {
 	}
 	vmas := map[uint32]map[uint64]explore.MapLine{} // pid -> start -> line
 	n := 0
+	hits := []searchHit{} // of --format json
 	err = e.Memory().Search(p, opts, func(h mem.Match) error {
 		n++
 		lines := vmas[h.PID]
@@ -278,11 +280,16 @@ func runMemSearch(c *cli, args []string) error {
 			vmas[h.PID] = lines
 		}
 		l := lines[h.VMA.GetStart()]
-		if *format == "json" {
-			return writeJSONLine(c.stdout, searchHit{PID: h.PID, Addr: hexString(h.Addr),
+		if *format != "text" {
+			hit := searchHit{PID: h.PID, Addr: hexString(h.Addr),
 				VMA:   searchVMA{Start: hexString(h.VMA.GetStart()), End: hexString(h.VMA.GetEnd()), Perms: l.Perms, Path: l.Path},
 				Match: string(h.Data), MatchHex: hex.EncodeToString(h.Data), Before: string(h.Before),
-				BeforeHex: hex.EncodeToString(h.Before), After: string(h.After), AfterHex: hex.EncodeToString(h.After)})
+				BeforeHex: hex.EncodeToString(h.Before), After: string(h.After), AfterHex: hex.EncodeToString(h.After)}
+			if *format == "json" {
+				hits = append(hits, hit)
+				return nil
+			}
+			return writeJSONLine(c.stdout, hit)
 		}
 		vma := strings.TrimSpace(fmt.Sprintf("%08x-%08x %s %s", h.VMA.GetStart(), h.VMA.GetEnd(), l.Perms, l.Path))
 		_, err := fmt.Fprintf(c.stdout, "%d 0x%x %s: %s[%s]%s\n", h.PID, h.Addr, vma, escape(h.Before), escape(h.Data), escape(h.After))
@@ -290,6 +297,11 @@ func runMemSearch(c *cli, args []string) error {
 	})
 	if err != nil {
 		return viewError(err)
+	}
+	if *format == "json" {
+		if err := writeJSONLine(c.stdout, hits); err != nil {
+			return withCode(exitError, err)
+		}
 	}
 	if n == 0 {
 		return silentError{code: exitFalse}

@@ -36,8 +36,6 @@ const exitCodesHelp = `Exit status:
   5  evaluation or write failure
 `
 
-var version = "0.1.0-dev"
-
 // exitError is an error with the exit code it maps to.
 type codedError struct {
 	code int
@@ -133,9 +131,8 @@ func (c *cli) dispatch(args []string) error {
 		}
 		c.usage(c.stdout)
 		return nil
-	case "--version", "-version", "version":
-		fmt.Fprintf(c.stdout, "critq %s\n", version)
-		return nil
+	case "--version", "-version":
+		return runVersion(c, args[1:])
 	}
 	if cmd, ok := commands[args[0]]; ok {
 		return cmd.run(c, args[1:])
