@@ -18,7 +18,7 @@ import (
 	"github.com/critq/critq/repl"
 )
 
-const replUsage = `Usage: critq repl [flags] [DUMP...]
+const replUsage = `usage: critq repl [flags] [DUMP...]
 
 Explores dumps interactively: type a CEL expression and see its result with
 its type, or a command (:help lists them: :vars, :type, :let, :unlet, :load,

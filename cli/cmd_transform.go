@@ -16,7 +16,7 @@ import (
 	"github.com/critq/critq/transform"
 )
 
-const transformUsage = `Usage: critq transform [flags] 'KIND: EXPR' DUMP (-o OUT | --in-place | --dry-run)
+const transformUsage = `usage: critq transform [flags] 'KIND: EXPR' DUMP (-o OUT | --in-place | --dry-run)
        critq transform [flags] (-f RULES | --rule 'KIND: EXPR' | --kind KIND ...) DUMP ...
        critq transform --recover DUMP
 

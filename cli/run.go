@@ -184,9 +184,8 @@ var helpTopics = map[string]func() string{}
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, `critq reads, queries and rewrites CRIU checkpoint images.
 
-Usage:
-  critq [flags] EXPR DUMP...     evaluate a CEL expression over dumps
-  critq COMMAND [flags] [args]
+usage: critq [flags] EXPR DUMP...     evaluate a CEL expression over dumps
+       critq COMMAND [flags] [args]
 
 Commands:
 `)
@@ -198,5 +197,5 @@ Commands:
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use.\n\n", exitCodesHelp)
+	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use, 'critq help formats' for the --format names.\n\n", exitCodesHelp)
 }
