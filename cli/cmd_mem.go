@@ -28,7 +28,9 @@ task's own pages, SHARED MEMORY SIZE for the shared memory, memfd and SysV
 segments it maps shared. Without ADDR the hexdump shows every page the dump
 holds of the task; LEN defaults to 256. A page the dump does not hold is
 zero in anonymous memory; in a file mapping it is an error that names the
-file and offset. ADDR and LEN take 0x for hex.
+file and offset. ADDR and LEN take 0x for hex. A run of identical lines
+shows as its first line, "*", and (at the end of a range) its last line,
+as hexdump -C and xxd -a do; -v shows every line.
 
 search matches raw bytes (any value) in the pages the dump holds, of every
 task or of -p PID, and prints pid, address, the VMA and its file, and
@@ -45,6 +47,7 @@ func runMem(c *cli, args []string) error {
 	fs := c.newFlags("mem", memUsage)
 	pageSize := fs.Int("page-size", 0, "page size of the dump (default: from the dump)")
 	raw := fs.Bool("raw", false, "write the bytes as they are instead of a hexdump")
+	all := fs.Bool("v", false, "show every line of the hexdump (no * for repeated lines)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -86,6 +89,7 @@ func runMem(c *cli, args []string) error {
 		}
 		spans = [][2]uint64{{addr, addr + n}}
 	}
+	hd := &hexdumper{w: c.stdout, all: *all}
 	for _, s := range spans {
 		for a := s[0]; a < s[1]; {
 			n := min(s[1]-a, 1<<20)
@@ -93,7 +97,7 @@ func runMem(c *cli, args []string) error {
 			if *raw {
 				_, err = c.stdout.Write(b)
 			} else {
-				err = hexdump(c.stdout, a, b)
+				err = hd.write(a, b)
 			}
 			if err != nil {
 				return withCode(exitError, err)
@@ -102,6 +106,9 @@ func runMem(c *cli, args []string) error {
 				return readError(rerr)
 			}
 			a += n
+		}
+		if err := hd.end(); err != nil {
+			return withCode(exitError, err)
 		}
 	}
 	return nil
@@ -158,35 +165,6 @@ func byteSize(n uint64) string {
 		return fmt.Sprintf("%d B", n)
 	}
 	return fmt.Sprintf("%.1f %s", f, units[i])
-}
-
-// hexdump writes b as xxd does, with addresses from addr.
-func hexdump(w io.Writer, addr uint64, b []byte) error {
-	var sb strings.Builder
-	for off := 0; off < len(b); off += 16 {
-		line := b[off:min(off+16, len(b))]
-		fmt.Fprintf(&sb, "%08x: ", addr+uint64(off))
-		for i := 0; i < 16; i++ {
-			if i < len(line) {
-				fmt.Fprintf(&sb, "%02x", line[i])
-			} else {
-				sb.WriteString("  ")
-			}
-			if i%2 == 1 {
-				sb.WriteByte(' ')
-			}
-		}
-		sb.WriteByte(' ')
-		for _, c := range line {
-			if c < 0x20 || c > 0x7e {
-				c = '.'
-			}
-			sb.WriteByte(c)
-		}
-		sb.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, sb.String())
-	return err
 }
 
 const memSearchUsage = `usage: critq mem search [--regex|--hex] [-p PID] [--context N] DUMP PATTERN
