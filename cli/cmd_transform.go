@@ -49,6 +49,7 @@ Examples:
   critq transform --kind files --where 'e.isk.src_port == 8080'
       --set 'isk.src_port=9090' --set 'isk.src_addr="10.0.0.2"' DUMP --in-place
   critq transform --kind core --set 'thread_core.creds.uid=1000' DUMP --dry-run
+  critq transform --dry-run -f rules.critq DUMP -o OUT   (what -o OUT would write)
   critq transform 'ghost-file: e.with({"uid": 1000u, "extra": b"new contents"})' DUMP -o OUT
   critq transform -f rules.critq DUMP -o OUT
 
@@ -100,7 +101,7 @@ func runTransform(c *cli, args []string) error {
 	fs.BoolVar(&o.inPlace, "in-place", false, "rewrite the dump itself (old images kept as NAME.orig)")
 	fs.BoolVar(&o.noBackup, "no-backup", false, "with --in-place: keep no NAME.orig")
 	fs.StringVar(&o.recover, "recover", "", "finish or roll back an interrupted --in-place run on `dump`")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing; with -o or --in-place also the files it would write")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "accept rules that change nothing")
 	fs.DurationVar(&o.timeout, "timeout", query.DefaultRuleTimeout, "stop the evaluation after `duration`")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultRuleCostLimit, "limit of the cost of one rule on one entry")
@@ -122,14 +123,10 @@ func runTransform(c *cli, args []string) error {
 		return usageErrorf("transform: need rules and one dump (critq transform -h)")
 	}
 	dir := pos[0]
-	modes := 0
-	for _, m := range []bool{o.out != "", o.inPlace, o.dryRun} {
-		if m {
-			modes++
-		}
-	}
 	switch {
-	case modes != 1:
+	case o.out != "" && o.inPlace:
+		return usageErrorf("transform: give one of -o OUT and --in-place (with --dry-run to preview it)")
+	case o.out == "" && !o.inPlace && !o.dryRun:
 		return usageErrorf("transform: give one of -o OUT, --in-place and --dry-run")
 	case o.link && o.out == "":
 		return usageErrorf("transform: --link goes with -o")
@@ -182,12 +179,15 @@ func runTransform(c *cli, args []string) error {
 	if empty != nil && !o.allowEmpty {
 		return withCode(exitError, fmt.Errorf("%s changed nothing: nothing written (--allow-empty accepts it)", empty.Source.Where))
 	}
-	if o.dryRun {
+	if o.dryRun && o.out == "" && !o.inPlace {
 		return nil
 	}
 	plan, err := buildPlan(d, res)
 	if err != nil {
 		return withCode(exitError, err)
+	}
+	if o.dryRun {
+		return c.previewWrite(dir, &o, plan)
 	}
 	if o.inPlace {
 		err = transform.ApplyInPlace(dir, plan, transform.InPlaceOptions{NoBackup: o.noBackup})
