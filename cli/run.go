@@ -8,6 +8,7 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -70,6 +71,9 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	env    func(string) string
+	// onFlags, when set, sees every flag set a command makes (completion
+	// and man pages read the commands' flags through it).
+	onFlags func(*flag.FlagSet)
 }
 
 // command is one subcommand of critq.
@@ -133,6 +137,8 @@ func (c *cli) dispatch(args []string) error {
 		return nil
 	case "--version", "-version":
 		return runVersion(c, args[1:])
+	case completeCommand:
+		return c.complete(args[1:])
 	}
 	if cmd, ok := commands[args[0]]; ok {
 		return cmd.run(c, args[1:])
