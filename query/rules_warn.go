@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -90,8 +89,8 @@ func (w *warner) files() {
 		if n.Size != nil && st.Mode().IsRegular() && uint64(st.Size()) != n.GetSize() {
 			w.warnf("%s is %d bytes on this host, %d in the dump", where, st.Size(), n.GetSize())
 		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok && n.Mode != nil && sys.Mode != n.GetMode() {
-			w.warnf("%s has mode 0%o on this host, 0%o in the dump", where, sys.Mode, n.GetMode())
+		if mode, ok := hostMode(st); ok && n.Mode != nil && mode != n.GetMode() {
+			w.warnf("%s has mode 0%o on this host, 0%o in the dump", where, mode, n.GetMode())
 		}
 	}
 }
