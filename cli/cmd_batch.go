@@ -25,7 +25,7 @@ import (
 	"github.com/critq/critq/query"
 )
 
-const batchUsage = `Usage: critq batch [flags] SCRIPT DUMP...
+const batchUsage = `usage: critq batch [flags] SCRIPT DUMP...
        critq -f SCRIPT [flags] DUMP...
 
 Runs every named query of SCRIPT (- for standard input) against every dump,
@@ -104,8 +104,8 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	if o.format == "" {
 		o.format = "ndjson"
 	}
-	if o.format != "ndjson" && o.format != "json" && o.format != "table" {
-		return usageErrorf("batch: unknown format %q (ndjson, json or table)", o.format)
+	if err := checkFormat("batch", o.format); err != nil {
+		return err
 	}
 	if len(dumps) == 0 {
 		return usageErrorf("batch: need at least one dump")

@@ -139,7 +139,7 @@ func TestBatchCommand(t *testing.T) {
 		{"no queries", []string{"-f", noq, d}, "", exitUsage, "", "no named queries (NAME: EXPR) or rules (rule KIND: EXPR)"},
 		{"bad format", []string{"-f", good, "--format", "xml", d}, "", exitUsage, "", "unknown format"},
 		{"no script", []string{"-f", filepath.Join(dir, "none"), d}, "", exitUsage, "", "no such file"},
-		{"help", []string{"batch", "-h"}, "", exitOK, "Usage: critq batch", ""},
+		{"help", []string{"batch", "-h"}, "", exitOK, "usage: critq batch", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

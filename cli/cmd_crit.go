@@ -30,7 +30,7 @@ func init() {
 }
 
 const decodeUsage = `
-Usage: critq decode [-i IN] [-o OUT] [--pretty]
+usage: critq decode [-i IN] [-o OUT] [--pretty]
 
 Convert a CRIU image to the JSON of crit decode: on one line, or indented
 with crit's humanised values (hex, flag names, addresses) with --pretty.
@@ -39,7 +39,7 @@ document is written.
 `
 
 const encodeUsage = `
-Usage: critq encode [-i IN] [-o OUT] [--big-endian] [--no-head]
+usage: critq encode [-i IN] [-o OUT] [--big-endian] [--no-head]
 
 Convert crit's JSON (plain or pretty, as written by crit or critq) back to
 a CRIU image. IN defaults to stdin, OUT to stdout.
@@ -51,14 +51,14 @@ img_version 1 --no-head; decode says so when it reads such an image.
 `
 
 const infoUsage = `
-Usage: critq info IN
+usage: critq info IN
 
 Print the kind of an image and its number of entries (PAGEMAP: without the
 head), as crit info does.
 `
 
 const showUsage = `
-Usage: critq show IN [--nopl]
+usage: critq show IN [--nopl]
 
 Print an image as crit's pretty JSON. With --nopl the data that follows
 entries (pipe and socket queues, ghost file contents, ...) is replaced by

@@ -30,7 +30,9 @@ task's own pages, SHARED MEMORY SIZE for the shared memory, memfd and SysV
 segments it maps shared. Without ADDR the hexdump shows every page the dump
 holds of the task; LEN defaults to 256. A page the dump does not hold is
 zero in anonymous memory; in a file mapping it is an error that names the
-file and offset. ADDR and LEN take 0x for hex.
+file and offset. ADDR and LEN take 0x for hex. A run of identical lines
+shows as its first line, "*", and (at the end of a range) its last line,
+as hexdump -C and xxd -a do; -v shows every line.
 
 search matches raw bytes (any value) in the pages the dump holds, of every
 task or of -p PID, and prints pid, address, the VMA and its file, and
@@ -48,6 +50,7 @@ func runMem(c *cli, args []string) error {
 	c.archiveFlags(fs)
 	pageSize := fs.Int("page-size", 0, "page size of the dump (default: from the dump)")
 	raw := fs.Bool("raw", false, "write the bytes as they are instead of a hexdump")
+	all := fs.Bool("v", false, "show every line of the hexdump (no * for repeated lines)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -95,6 +98,7 @@ func runMem(c *cli, args []string) error {
 		}
 		spans = [][2]uint64{{addr, addr + n}}
 	}
+	hd := &hexdumper{w: c.stdout, all: *all}
 	for _, s := range spans {
 		for a := s[0]; a < s[1]; {
 			n := min(s[1]-a, 1<<20)
@@ -102,7 +106,7 @@ func runMem(c *cli, args []string) error {
 			if *raw {
 				_, err = c.stdout.Write(b)
 			} else {
-				err = hexdump(c.stdout, a, b)
+				err = hd.write(a, b)
 			}
 			if err != nil {
 				return withCode(exitError, err)
@@ -111,6 +115,9 @@ func runMem(c *cli, args []string) error {
 				return readError(rerr)
 			}
 			a += n
+		}
+		if err := hd.end(); err != nil {
+			return withCode(exitError, err)
 		}
 	}
 	return nil
@@ -202,35 +209,6 @@ func noMemory(e *explore.Explorer, pid uint32) error {
 	return withCode(exitError, fmt.Errorf("pid %d is a zombie: a zombie has no memory", pid))
 }
 
-// hexdump writes b as xxd does, with addresses from addr.
-func hexdump(w io.Writer, addr uint64, b []byte) error {
-	var sb strings.Builder
-	for off := 0; off < len(b); off += 16 {
-		line := b[off:min(off+16, len(b))]
-		fmt.Fprintf(&sb, "%08x: ", addr+uint64(off))
-		for i := 0; i < 16; i++ {
-			if i < len(line) {
-				fmt.Fprintf(&sb, "%02x", line[i])
-			} else {
-				sb.WriteString("  ")
-			}
-			if i%2 == 1 {
-				sb.WriteByte(' ')
-			}
-		}
-		sb.WriteByte(' ')
-		for _, c := range line {
-			if c < 0x20 || c > 0x7e {
-				c = '.'
-			}
-			sb.WriteByte(c)
-		}
-		sb.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, sb.String())
-	return err
-}
-
 const memSearchUsage = `usage: critq mem search [--regex|--hex] [-p PID] [--context N] DUMP PATTERN
 
 Finds PATTERN in the memory the dump holds: a string (its bytes), bytes
@@ -238,7 +216,8 @@ given in hex with --hex ("deadbeef"), or a regular expression over bytes
 with --regex (a match is at most 4096 bytes). Prints one line per match:
 pid, address, the VMA (range, permissions, file) and the context.
 
---format json prints one JSON object a line (JSON Lines) per match:
+--format ndjson prints one JSON object a line (JSON Lines) per match
+(--format json one JSON array of them):
   {"pid": 7235, "addr": "0x5576db6e3004",
    "vma": {"start": "0x5576db6e3000", "end": "0x5576db6e4000",
            "perms": "r--p", "path": "/srv/critq-cases/bin/fds-zoo"},
@@ -289,8 +268,8 @@ func runMemSearch(c *cli, args []string) error {
 		}
 		p = mem.Literal([]byte(pos[1]))
 	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("mem search: unknown format %q (text or json)", *format)
+	if err := checkFormat("mem search", *format); err != nil {
+		return err
 	}
 	opts := mem.SearchOptions{Context: max(*context, 0)}
 	e, done, err := openExplorer(pos[0], *pageSize)
@@ -306,6 +285,7 @@ func runMemSearch(c *cli, args []string) error {
 	}
 	vmas := map[uint32]map[uint64]explore.MapLine{} // pid -> start -> line
 	n := 0
+	hits := []searchHit{} // of --format json
 	err = e.Memory().Search(p, opts, func(h mem.Match) error {
 		n++
 		lines := vmas[h.PID]
@@ -327,11 +307,16 @@ func runMemSearch(c *cli, args []string) error {
 			vmas[h.PID] = lines
 		}
 		l := lines[h.VMA.GetStart()]
-		if *format == "json" {
-			return writeJSONLine(c.stdout, searchHit{PID: h.PID, Addr: hexString(h.Addr),
+		if *format != "text" {
+			hit := searchHit{PID: h.PID, Addr: hexString(h.Addr),
 				VMA:   searchVMA{Start: hexString(h.VMA.GetStart()), End: hexString(h.VMA.GetEnd()), Perms: l.Perms, Path: l.Path},
 				Match: string(h.Data), MatchHex: hex.EncodeToString(h.Data), Before: string(h.Before),
-				BeforeHex: hex.EncodeToString(h.Before), After: string(h.After), AfterHex: hex.EncodeToString(h.After)})
+				BeforeHex: hex.EncodeToString(h.Before), After: string(h.After), AfterHex: hex.EncodeToString(h.After)}
+			if *format == "json" {
+				hits = append(hits, hit)
+				return nil
+			}
+			return writeJSONLine(c.stdout, hit)
 		}
 		vma := strings.TrimSpace(fmt.Sprintf("%08x-%08x %s %s", h.VMA.GetStart(), h.VMA.GetEnd(), l.Perms, l.Path))
 		_, err := fmt.Fprintf(c.stdout, "%d 0x%x %s: %s[%s]%s\n", h.PID, h.Addr, vma, escape(h.Before), escape(h.Data), escape(h.After))
@@ -339,6 +324,11 @@ func runMemSearch(c *cli, args []string) error {
 	})
 	if err != nil {
 		return viewError(err)
+	}
+	if *format == "json" {
+		if err := writeJSONLine(c.stdout, hits); err != nil {
+			return withCode(exitError, err)
+		}
 	}
 	if n == 0 {
 		return silentError{code: exitFalse}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -17,7 +16,7 @@ import (
 	"github.com/critq/critq/query"
 )
 
-const queryUsage = `Usage: critq [flags] EXPR DUMP...
+const queryUsage = `usage: critq [flags] EXPR DUMP...
        critq query [flags] EXPR DUMP...
 
 Evaluates the CEL expression EXPR over each dump directory and prints the
@@ -92,12 +91,15 @@ func runQuery(c *cli, args []string) error {
 	term := isTerminal(c.stdout)
 	if term {
 		out.Format = query.FormatPretty
-		out.Color = c.env("NO_COLOR") == "" && c.env("TERM") != "dumb"
+		out.Color = c.colorOn(c.stdout)
 	}
 	switch {
 	case o.raw:
 		out.Format = query.FormatRaw
 	case o.format != "":
+		if err := checkFormat("query", o.format); err != nil {
+			return err
+		}
 		if out.Format, err = query.ParseFormat(o.format); err != nil {
 			return withCode(exitUsage, err)
 		}
@@ -195,16 +197,6 @@ func isFalsy(v ref.Val) bool {
 		return x.Size() == types.IntZero
 	}
 	return false
-}
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // varsHelp is "critq help vars": every name of the environment with its

@@ -48,7 +48,7 @@ func TestQueryCommand(t *testing.T) {
 		{"eval error", []string{"tasks.size() / 0", d}, exitError, "", "division by zero"},
 		{"cost", []string{"--cost", "10", "vmas.map(a, vmas.map(b, a.start))", d}, exitError, "", "cost"},
 		{"timeout", []string{"--timeout", "1ms", "--cost", "0", "vmas.map(a, vmas.map(b, vmas.map(c, vmas.map(e, a.pid)))).size()", d}, exitError, "", "timeout"},
-		{"help", []string{"query", "-h"}, exitOK, "Usage: critq [flags] EXPR DUMP...", ""},
+		{"help", []string{"query", "-h"}, exitOK, "usage: critq [flags] EXPR DUMP...", ""},
 		{"help vars", []string{"help", "vars"}, exitOK, "vmas           list(critq.views.vma)", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"github.com/critq/critq/repl"
 )
 
-const replUsage = `Usage: critq repl [flags] [DUMP...]
+const replUsage = `usage: critq repl [flags] [DUMP...]
 
 Explores dumps interactively: type a CEL expression and see its result with
 its type, or a command (:help lists them: :vars, :type, :let, :unlet, :load,
@@ -57,12 +57,15 @@ func runRepl(c *cli, args []string) error {
 	opts := repl.Options{Format: query.FormatJSON, ShowTypes: term, Compile: []query.Option{query.CostLimit(cost)}}
 	if term {
 		opts.Format = query.FormatPretty
-		opts.Color = c.env("NO_COLOR") == "" && c.env("TERM") != "dumb"
+		opts.Color = c.colorOn(c.stdout)
 	}
 	if format != "" {
+		if err := checkFormat("repl", format); err != nil {
+			return err
+		}
 		f, err := query.ParseFormat(format)
-		if err != nil || f == query.FormatRaw {
-			return usageErrorf("repl: unknown format %q (pretty, json, ndjson or table)", format)
+		if err != nil {
+			return withCode(exitUsage, err)
 		}
 		opts.Format = f
 	}

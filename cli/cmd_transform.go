@@ -16,7 +16,7 @@ import (
 	"github.com/critq/critq/transform"
 )
 
-const transformUsage = `Usage: critq transform [flags] 'KIND: EXPR' DUMP (-o OUT | --in-place | --dry-run)
+const transformUsage = `usage: critq transform [flags] 'KIND: EXPR' DUMP (-o OUT | --in-place | --dry-run)
        critq transform [flags] (-f RULES | --rule 'KIND: EXPR' | --kind KIND ...) DUMP ...
        critq transform --recover DUMP
 
@@ -53,6 +53,7 @@ Examples:
   critq transform --kind files --where 'e.isk.src_port == 8080'
       --set 'isk.src_port=9090' --set 'isk.src_addr="10.0.0.2"' DUMP --in-place
   critq transform --kind core --set 'thread_core.creds.uid=1000' DUMP --dry-run
+  critq transform --dry-run -f rules.critq DUMP -o OUT   (what -o OUT would write)
   critq transform 'ghost-file: e.with({"uid": 1000u, "extra": b"new contents"})' DUMP -o OUT
   critq transform -f rules.critq DUMP -o OUT
 
@@ -108,7 +109,7 @@ func runTransform(c *cli, args []string) error {
 	fs.BoolVar(&o.inPlace, "in-place", false, "rewrite the dump itself (old images kept as NAME.orig)")
 	fs.BoolVar(&o.noBackup, "no-backup", false, "with --in-place: keep no NAME.orig")
 	fs.StringVar(&o.recover, "recover", "", "finish or roll back an interrupted --in-place run on `dump`")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing; with -o or --in-place also the files it would write")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "accept rules that change nothing")
 	fs.BoolVar(&o.force, "force", false, "write entries that fail validation (CRIU may not restore them)")
 	fs.DurationVar(&o.timeout, "timeout", query.DefaultRuleTimeout, "stop the evaluation after `duration`")
@@ -137,14 +138,10 @@ func runTransform(c *cli, args []string) error {
 		return usageErrorf("transform: need rules and one dump (critq transform -h)")
 	}
 	dir := pos[0]
-	modes := 0
-	for _, m := range []bool{o.out != "", o.inPlace, o.dryRun} {
-		if m {
-			modes++
-		}
-	}
 	switch {
-	case modes != 1:
+	case o.out != "" && o.inPlace:
+		return usageErrorf("transform: give one of -o OUT and --in-place (with --dry-run to preview it)")
+	case o.out == "" && !o.inPlace && !o.dryRun:
 		return usageErrorf("transform: give one of -o OUT, --in-place and --dry-run")
 	case o.link && o.out == "":
 		return usageErrorf("transform: --link goes with -o")
@@ -219,12 +216,15 @@ func runTransform(c *cli, args []string) error {
 		}
 		fmt.Fprintf(c.stderr, "critq: warning: --force: %s\n", strings.ReplaceAll(verr.Error(), "\n", "\ncritq: warning: --force: "))
 	}
-	if o.dryRun {
+	if o.dryRun && o.out == "" && !o.inPlace {
 		return nil
 	}
 	plan, err := buildPlan(d, res)
 	if err != nil {
 		return withCode(exitError, err)
+	}
+	if o.dryRun {
+		return c.previewWrite(dir, &o, plan)
 	}
 	if o.inPlace {
 		err = transform.ApplyInPlace(dir, plan, transform.InPlaceOptions{NoBackup: o.noBackup, Lock: lock})

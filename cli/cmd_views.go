@@ -179,8 +179,8 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	if len(pos) < 1 || len(pos) > 1 && !takesPID || len(pos) > 2 {
 		return usageErrorf("%s: %s", name, firstLine(usage))
 	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("%s: unknown format %q (text or json)", name, *format)
+	if err := checkFormat(name, *format); err != nil {
+		return err
 	}
 	var pid uint32
 	if len(pos) == 2 {

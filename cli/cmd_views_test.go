@@ -156,10 +156,10 @@ func TestViewsJSON(t *testing.T) {
 	}
 }
 
-// TestMemSearchJSON checks that every line of mem search --format json is a
+// TestMemSearchJSON checks that every line of mem search --format ndjson is a
 // JSON object whose hex fields are the bytes matched and around.
 func TestMemSearchJSON(t *testing.T) {
-	out, stderr, code := runViews("mem", "search", "--format", "json", "--context", "8", sleepPlain, "HOME=/root")
+	out, stderr, code := runViews("mem", "search", "--format", "ndjson", "--context", "8", sleepPlain, "HOME=/root")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -46,8 +46,8 @@ func runX(c *cli, args []string) error {
 	if !ok {
 		return usageErrorf("x: unknown explorer %q (ps, fds, mems or rss)", pos[1])
 	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("x: unknown format %q (text or json)", *format)
+	if err := checkFormat("x", *format); err != nil {
+		return err
 	}
 	d, err := openDump(pos[0], false)
 	if err != nil {

@@ -75,9 +75,9 @@ func TestCritCommands(t *testing.T) {
 		{name: "decode positional", args: []string{"decode", "x.img"}, err: "use -i", code: exitUsage},
 		{name: "show without image", args: []string{"show"}, err: "expected one image", code: exitUsage},
 		{name: "unknown flag", args: []string{"info", "--bogus", "x"}, err: "flag provided but not defined", code: exitUsage},
-		{name: "decode -h", args: []string{"decode", "-h"}, out: "Usage: critq decode [-i IN] [-o OUT] [--pretty]"},
-		{name: "encode -h", args: []string{"encode", "-h"}, out: "Usage: critq encode"},
-		{name: "info -h", args: []string{"info", "-h"}, out: "Usage: critq info IN"},
+		{name: "decode -h", args: []string{"decode", "-h"}, out: "usage: critq decode [-i IN] [-o OUT] [--pretty]"},
+		{name: "encode -h", args: []string{"encode", "-h"}, out: "usage: critq encode"},
+		{name: "info -h", args: []string{"info", "-h"}, out: "usage: critq info IN"},
 		{name: "show -h", args: []string{"show", "-h"}, out: "--nopl"},
 	}
 	for _, tc := range tests {

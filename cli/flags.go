@@ -24,6 +24,9 @@ func (c *cli) newFlags(name, usage string) *flag.FlagSet {
 			fs.SetOutput(io.Discard)
 		}
 	}
+	if c.onFlags != nil {
+		c.onFlags(fs)
+	}
 	return fs
 }
 

@@ -8,6 +8,7 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -37,8 +38,6 @@ const exitCodesHelp = `Exit status:
   4  an image is bad or cannot be read
   5  evaluation or write failure
 `
-
-var version = "0.1.0-dev"
 
 // exitError is an error with the exit code it maps to.
 type codedError struct {
@@ -79,6 +78,9 @@ type cli struct {
 	restoreLimits func()
 	interruptible atomic.Bool // see watchSignals
 	dying         atomic.Bool // a signal is ending the process
+	// onFlags, when set, sees every flag set a command makes (completion
+	// and man pages read the commands' flags through it).
+	onFlags func(*flag.FlagSet)
 }
 
 // command is one subcommand of critq.
@@ -150,9 +152,10 @@ func (c *cli) dispatch(args []string) error {
 		}
 		c.usage(c.stdout)
 		return nil
-	case "--version", "-version", "version":
-		fmt.Fprintf(c.stdout, "critq %s\n", version)
-		return nil
+	case "--version", "-version":
+		return runVersion(c, args[1:])
+	case completeCommand:
+		return c.complete(args[1:])
 	}
 	if cmd, ok := commands[args[0]]; ok {
 		return cmd.run(c, args[1:])
@@ -204,9 +207,8 @@ var helpTopics = map[string]func() string{}
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, `critq reads, queries and rewrites CRIU checkpoint images.
 
-Usage:
-  critq [flags] EXPR DUMP...     evaluate a CEL expression over dumps
-  critq COMMAND [flags] [args]
+usage: critq [flags] EXPR DUMP...     evaluate a CEL expression over dumps
+       critq COMMAND [flags] [args]
 
 Commands:
 `)
@@ -218,5 +220,5 @@ Commands:
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use, 'critq help archives' for checkpoint archives.\n\n", exitCodesHelp)
+	fmt.Fprint(w, "\nRun 'critq COMMAND -h' for a command's flags, 'critq help vars|functions|constants'\nfor what an expression can use, 'critq help archives' for checkpoint archives, 'critq help formats'\nfor the --format names.\n\n", exitCodesHelp)
 }
