@@ -1,0 +1,361 @@
+package diff
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/critq/critq/flagnames"
+	"github.com/critq/critq/proto/views"
+)
+
+// Volatile lists, per section, the fields of the view messages that Dumps
+// does not compare, with the reason. Paths are dotted field names; "*"
+// matches any one field.
+var Volatile = map[string][]struct{ Path, Why string }{
+	"processes": {
+		{"pid", "the key"},
+		{"vmas", "the vmas section"},
+		{"fds", "the fds section"},
+		{"mm.vmas", "the vmas section"},
+		{"mm.exe_file_id", "file id: dump numbering (exe is compared)"},
+		{"ids.vm_id", "kernel-object id: dump numbering"},
+		{"ids.files_id", "kernel-object id: dump numbering"},
+		{"ids.fs_id", "kernel-object id: dump numbering"},
+		{"ids.sighand_id", "kernel-object id: dump numbering"},
+		{"core.ids", "kernel-object ids: dump numbering"},
+		{"core.tc.comm", "restated as comm"},
+		{"core.tc.task_state", "restated as state"},
+		{"core.tc.exit_code", "restated as exit_code"},
+		{"core.tc.rlimits", "restated as rlimits"},
+		{"core.thread_core.creds", "restated as creds"},
+		{"core.thread_core.comm", "restated as comm"},
+		{"core.thread_info", "registers, FPU state, TLS: compared with --registers"},
+		{"core.ti_arm", "registers: compared with --registers"},
+		{"core.ti_aarch64", "registers: compared with --registers"},
+		{"core.ti_ppc64", "registers: compared with --registers"},
+		{"core.ti_s390", "registers: compared with --registers"},
+		{"core.ti_mips", "registers: compared with --registers"},
+		{"core.ti_loongarch64", "registers: compared with --registers"},
+		{"core.ti_riscv64", "registers: compared with --registers"},
+		{"core.thread_core.futex_rla", "robust futex list head: registers-like, compared with --registers"},
+		{"core.thread_core.rseq_entry", "rseq area state: changes on every reschedule, compared with --registers"},
+	},
+	"vmas": {
+		{"pid", "the key"},
+		{"start", "the key"},
+		{"shmid", "of a file mapping: the file id, dump numbering (path is compared)"},
+	},
+	"fds": {
+		{"pid", "the key"},
+		{"fd", "the key"},
+		{"id", "file id: dump numbering"},
+		{"file", "the files section"},
+		{"socket", "the sockets section (its inode is compared, as socket.ino)"},
+	},
+	"files": {
+		{"entry.*.id", "file ids: dump numbering"},
+		{"id", "file id: dump numbering"},
+		{"pids", "the owners: the fds section"},
+		{"socket", "the sockets section"},
+		{"entry.id", "file id: dump numbering"},
+		{"entry.type", "restated as type"},
+		{"entry.*.name", "restated as path"},
+		{"entry.*.regf_id", "file id: dump numbering"},
+		{"entry.*.remap_id", "file id: dump numbering"},
+	},
+	"sockets": {
+		{"id", "file id: dump numbering"},
+		{"pids", "the owners: the fds section"},
+		{"file.id", "file id: dump numbering"},
+		{"file.type", "restated as family and type"},
+		{"file.*.id", "file id: dump numbering"},
+		{"file.*.ino", "restated as ino"},
+		{"file.*.state", "restated as state"},
+		{"file.*.family", "restated as family"},
+		{"file.*.type", "restated as type"},
+		{"file.*.proto", "restated as proto"},
+		{"file.*.src_addr", "restated as local_addr"},
+		{"file.*.dst_addr", "restated as peer_addr"},
+		{"file.*.src_port", "restated as local_port"},
+		{"file.*.dst_port", "restated as peer_port"},
+		{"file.*.backlog", "restated as backlog"},
+		{"file.*.peer", "restated as peer_ino"},
+		{"file.*.name", "restated as local_addr"},
+	},
+	"mounts": {},
+	"other": {
+		{"inventory, stats, timens, irmap-cache images", "dump run id, dump statistics and the clocks at dump time"},
+	},
+}
+
+// skipOf returns the skipFunc of a section's Volatile list, with the
+// registers of the processes section compared under --registers.
+func skipOf(section string, registers bool) skipFunc {
+	var pats []string
+	for _, v := range Volatile[section] {
+		if registers && strings.Contains(v.Why, "--registers") {
+			continue
+		}
+		pats = append(pats, v.Path)
+	}
+	return skipPaths(pats...)
+}
+
+// elem is one element of a section: a view message and its match keys.
+type elem struct {
+	pid    uint32   // 0 for the elements of the whole dump
+	owners []uint32 // pids holding a dump-wide element, for --pid
+	keys   []string // one match key per pass; "" matches nothing
+	key    string   // the key shown
+	ord    uint64   // sort position within the pid
+	msg    proto.Message
+	desc   string // what an added or removed element is
+}
+
+// compareSet matches the elements of a and b (pass by pass: keys[0], then
+// keys[1] for those left, ...) and records the added, the removed and the
+// changed fields of the matched pairs. extra adds changes of a matched pair
+// that the field walk does not see.
+func (c *collector) compareSet(section string, a, b []elem, skip skipFunc, extra func(x, y *elem) []fieldChange) {
+	filter := func(es []elem) []elem {
+		if c.opts.PID == 0 && len(c.lone) == 0 {
+			return es
+		}
+		var out []elem
+		for _, e := range es {
+			if e.pid != 0 && c.lone[e.pid] && section != "processes" {
+				continue
+			}
+			if c.opts.PID == 0 || e.pid == c.opts.PID || (e.pid == 0 && slices.Contains(e.owners, c.opts.PID)) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	a, b = filter(a), filter(b)
+	matchedA := make([]int, len(a)) // index+1 of the b element
+	matchedB := make([]bool, len(b))
+	passes := 0
+	for _, e := range a {
+		passes = max(passes, len(e.keys))
+	}
+	for p := 0; p < passes; p++ {
+		byKey := map[string][]int{}
+		for j := range b {
+			if !matchedB[j] && p < len(b[j].keys) && b[j].keys[p] != "" {
+				k := b[j].keys[p]
+				byKey[k] = append(byKey[k], j)
+			}
+		}
+		for i := range a {
+			if matchedA[i] != 0 || p >= len(a[i].keys) || a[i].keys[p] == "" {
+				continue
+			}
+			k := a[i].keys[p]
+			if js := byKey[k]; len(js) > 0 {
+				matchedA[i] = js[0] + 1
+				matchedB[js[0]] = true
+				byKey[k] = js[1:]
+			}
+		}
+	}
+	for i := range a {
+		x := &a[i]
+		if matchedA[i] == 0 {
+			c.add(section, x.pid, x.key, x.ord, "", Removed, x.desc, "")
+			continue
+		}
+		y := &b[matchedA[i]-1]
+		fcs := compareMessages(nil, "", x.msg.ProtoReflect(), y.msg.ProtoReflect(), skip)
+		if extra != nil {
+			fcs = append(fcs, extra(x, y)...)
+		}
+		for _, f := range fcs {
+			c.add(section, y.pid, y.key, y.ord, f.path, Changed, f.old, f.new)
+		}
+		if len(fcs) == 0 && c.opts.Unchanged {
+			c.add(section, y.pid, y.key, y.ord, "", Unchanged, "", "")
+		}
+	}
+	for j := range b {
+		if !matchedB[j] {
+			y := &b[j]
+			c.add(section, y.pid, y.key, y.ord, "", Added, "", y.desc)
+		}
+	}
+}
+
+func pidKey(pid uint32, k string) string { return strconv.FormatUint(uint64(pid), 10) + "/" + k }
+
+func (c *collector) processes(va, vb *views.DumpViews) {
+	mk := func(ts []*views.Task) []elem {
+		out := make([]elem, 0, len(ts))
+		for _, t := range ts {
+			k := strconv.FormatUint(uint64(t.GetPid()), 10)
+			out = append(out, elem{pid: t.GetPid(), keys: []string{k}, key: k, ord: 0, msg: t,
+				desc: fmt.Sprintf("%s (ppid %d)", t.GetComm(), t.GetPpid())})
+		}
+		return out
+	}
+	c.compareSet("processes", mk(va.GetTasks()), mk(vb.GetTasks()), skipOf("processes", c.opts.Registers), nil)
+}
+
+// prot renders a VMA's protection as /proc/PID/maps does: "rw-".
+func prot(p uint32) string {
+	b := []byte("---")
+	for i, r := range "rwx" {
+		if p&(1<<i) != 0 {
+			b[i] = byte(r)
+		}
+	}
+	return string(b)
+}
+
+func vmaDesc(v *views.Vma) string {
+	s := fmt.Sprintf("%x-%x %s", v.GetStart(), v.GetEnd(), prot(v.GetProt()))
+	if v.GetPath() != "" {
+		s += " " + v.GetPath()
+	}
+	return s
+}
+
+func (c *collector) vmas(va, vb *views.DumpViews) {
+	mk := func(vs []*views.Vma) []elem {
+		out := make([]elem, 0, len(vs))
+		for _, v := range vs {
+			k := hexKey(v.GetStart())
+			out = append(out, elem{pid: v.GetPid(), keys: []string{pidKey(v.GetPid(), k)}, key: k, ord: v.GetStart(), msg: v, desc: vmaDesc(v)})
+		}
+		return out
+	}
+	base := skipOf("vmas", false)
+	fileMapping := func(v *views.Vma) bool {
+		return v.GetStatus()&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0
+	}
+	// shmid is compared unless both sides map a file (then it is a file id).
+	c.compareSet("vmas", mk(va.GetVmas()), mk(vb.GetVmas()), base, func(x, y *elem) []fieldChange {
+		vx, vy := x.msg.(*views.Vma), y.msg.(*views.Vma)
+		if fileMapping(vx) && fileMapping(vy) || vx.GetShmid() == vy.GetShmid() {
+			return nil
+		}
+		return []fieldChange{{path: "shmid", old: strconv.FormatUint(vx.GetShmid(), 10), new: strconv.FormatUint(vy.GetShmid(), 10)}}
+	})
+}
+
+func fdTarget(f *views.Fd) string {
+	switch {
+	case f.GetSocket() != nil:
+		return fmt.Sprintf("%s socket:[%d]", f.GetKind(), f.GetSocket().GetIno())
+	case f.GetPath() != "":
+		return f.GetKind() + " " + f.GetPath()
+	}
+	return f.GetKind()
+}
+
+func (c *collector) fds(va, vb *views.DumpViews) {
+	mk := func(fs []*views.Fd) []elem {
+		out := make([]elem, 0, len(fs))
+		for _, f := range fs {
+			k := strconv.FormatUint(uint64(f.GetFd()), 10)
+			out = append(out, elem{pid: f.GetPid(), keys: []string{pidKey(f.GetPid(), k)}, key: k, ord: uint64(f.GetFd()), msg: f, desc: fdTarget(f)})
+		}
+		return out
+	}
+	c.compareSet("fds", mk(va.GetFds()), mk(vb.GetFds()), skipOf("fds", false), func(x, y *elem) []fieldChange {
+		sx, sy := x.msg.(*views.Fd).GetSocket(), y.msg.(*views.Fd).GetSocket()
+		if sx.GetIno() == sy.GetIno() {
+			return nil
+		}
+		r := func(s *views.Socket) string {
+			if s == nil {
+				return ""
+			}
+			return strconv.FormatUint(uint64(s.GetIno()), 10)
+		}
+		return []fieldChange{{path: "socket.ino", old: r(sx), new: r(sy)}}
+	})
+}
+
+func isSocketKind(kind string) bool { return strings.HasSuffix(kind, "SK") }
+
+func (c *collector) files(va, vb *views.DumpViews) {
+	mk := func(fs []*views.File) []elem {
+		out := make([]elem, 0, len(fs))
+		seen := map[string]int{}
+		for _, f := range fs {
+			if isSocketKind(f.GetKind()) || f.GetSocket() != nil {
+				continue
+			}
+			k := f.GetKind()
+			switch {
+			case f.GetPath() != "":
+				k += " " + f.GetPath()
+			case f.GetEntry().GetPipe() != nil:
+				k += fmt.Sprintf(" pipe:[%d]", f.GetEntry().GetPipe().GetPipeId())
+			}
+			seen[k]++
+			if n := seen[k]; n > 1 {
+				k += "#" + strconv.Itoa(n)
+			}
+			out = append(out, elem{owners: f.GetPids(), keys: []string{k}, key: k, msg: f, desc: k})
+		}
+		return out
+	}
+	c.compareSet("files", mk(va.GetFiles()), mk(vb.GetFiles()), skipOf("files", false), nil)
+}
+
+func sockDesc(s *views.Socket) string {
+	fam := flagnames.Dict("sk", "family")
+	typ := flagnames.Dict("sk", "type")
+	st := flagnames.Dict("sk", "state")
+	name := func(t []flagnames.Flag, v uint32) string {
+		if n, ok := flagnames.Name(t, uint64(v)); ok {
+			return n
+		}
+		return strconv.FormatUint(uint64(v), 10)
+	}
+	d := fmt.Sprintf("ino %d %s/%s %s", s.GetIno(), name(fam, s.GetFamily()), name(typ, s.GetType()), name(st, s.GetState()))
+	if s.GetLocalAddr() != "" || s.GetLocalPort() != 0 {
+		d += fmt.Sprintf(" %s:%d", s.GetLocalAddr(), s.GetLocalPort())
+	}
+	if s.GetPeerAddr() != "" || s.GetPeerPort() != 0 {
+		d += fmt.Sprintf(" -> %s:%d", s.GetPeerAddr(), s.GetPeerPort())
+	}
+	return d
+}
+
+func (c *collector) sockets(va, vb *views.DumpViews) {
+	mk := func(ss []*views.Socket) []elem {
+		out := make([]elem, 0, len(ss))
+		for _, s := range ss {
+			k := "ino " + strconv.FormatUint(uint64(s.GetIno()), 10)
+			tuple := ""
+			if s.GetPeerPort() != 0 && s.GetType() == 1 { // SOCK_STREAM with a peer
+				tuple = fmt.Sprintf("%d %s:%d %s:%d", s.GetFamily(), s.GetLocalAddr(), s.GetLocalPort(), s.GetPeerAddr(), s.GetPeerPort())
+			}
+			out = append(out, elem{owners: s.GetPids(), keys: []string{k, tuple}, key: k, ord: uint64(s.GetIno()), msg: s, desc: sockDesc(s)})
+		}
+		return out
+	}
+	c.compareSet("sockets", mk(va.GetSockets()), mk(vb.GetSockets()), skipOf("sockets", false), nil)
+}
+
+func (c *collector) mounts(va, vb *views.DumpViews) {
+	mk := func(ms []*views.Mount) []elem {
+		out := make([]elem, 0, len(ms))
+		for _, m := range ms {
+			k := fmt.Sprintf("%d %s", m.GetMntId(), m.GetMountpoint())
+			out = append(out, elem{keys: []string{pidKey(m.GetNsId(), strconv.FormatUint(uint64(m.GetMntId()), 10)), pidKey(m.GetNsId(), m.GetMountpoint())},
+				key: k, ord: uint64(m.GetMntId()), msg: m, desc: m.GetType() + " " + m.GetSource() + " on " + m.GetMountpoint()})
+		}
+		return out
+	}
+	if c.opts.PID != 0 {
+		return // mounts belong to namespaces, not tasks
+	}
+	c.compareSet("mounts", mk(va.GetMounts()), mk(vb.GetMounts()), skipOf("mounts", false), nil)
+}
