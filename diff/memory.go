@@ -36,12 +36,6 @@ func (c *collector) memory(ctx context.Context, a, b *query.Dump, va, vb *views.
 	ma, mb := mem.Open(a.Images()), mem.Open(b.Images())
 	defer ma.Close()
 	defer mb.Close()
-	ps, err := mb.PageSizeOf()
-	if err != nil {
-		if ps, err = ma.PageSizeOf(); err != nil {
-			return err
-		}
-	}
 	ids := func(d *query.Dump, kind string) map[uint64]bool {
 		out := map[uint64]bool{}
 		for _, f := range d.Images().Kind(kind) {
@@ -51,9 +45,19 @@ func (c *collector) memory(ctx context.Context, a, b *query.Dump, va, vb *views.
 		}
 		return out
 	}
+	pa, pb := ids(a, "PAGEMAP"), ids(b, "PAGEMAP")
+	sa, sb := ids(a, "SHMEM_PAGEMAP"), ids(b, "SHMEM_PAGEMAP")
+	if len(pa)+len(sa) == 0 || len(pb)+len(sb) == 0 {
+		return nil
+	}
+	ps, err := mb.PageSizeOf()
+	if err != nil {
+		if ps, err = ma.PageSizeOf(); err != nil {
+			return err
+		}
+	}
 	c.pageSize = ps
 	vmasA, vmasB := vmasByPID(va), vmasByPID(vb)
-	pa, pb := ids(a, "PAGEMAP"), ids(b, "PAGEMAP")
 	pids := make([]uint64, 0, len(pa))
 	for id := range pa {
 		if pb[id] && c.opts.wantsPID(uint32(id)) {
@@ -72,7 +76,6 @@ func (c *collector) memory(ctx context.Context, a, b *query.Dump, va, vb *views.
 	if c.opts.PID != 0 {
 		return nil
 	}
-	sa, sb := ids(a, "SHMEM_PAGEMAP"), ids(b, "SHMEM_PAGEMAP")
 	shms := make([]uint64, 0, len(sa))
 	for id := range sa {
 		if sb[id] {
