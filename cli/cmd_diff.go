@@ -22,7 +22,7 @@ func init() {
 }
 
 const diffUsage = `usage: critq diff [flags] A B [EXPR]
-       critq diff [flags] DUMP [EXPR]      a step of a pre-dump chain against its parent
+       critq diff [flags] DUMP             a step of a pre-dump chain against its parent
 
 Compares dump A (the older) with dump B, section by section: processes,
 vmas, memory, fds, files, sockets, mounts, images, and the other image kinds
@@ -85,14 +85,12 @@ func runDiff(c *cli, args []string) error {
 	if o.pid > 1<<32-1 {
 		return usageErrorf("diff: --pid %d is not a pid", o.pid)
 	}
-	// DUMP [EXPR] against its parent, or A B [EXPR].
+	// DUMP against its parent, or A B [EXPR].
 	var paths []string
 	var expr string
 	switch {
 	case len(pos) == 1:
 		paths = pos
-	case len(pos) == 2 && !dumpLike(pos[1]):
-		paths, expr = pos[:1], pos[1]
 	case len(pos) == 2:
 		paths = pos
 	case len(pos) == 3:
@@ -163,16 +161,6 @@ func runDiff(c *cli, args []string) error {
 		return silentError{code: exitFalse}
 	}
 	return nil
-}
-
-// dumpLike reports whether arg names a dump (a folder or an archive) rather
-// than an expression.
-func dumpLike(arg string) bool {
-	if dump.IsArchive(arg) {
-		return true
-	}
-	st, err := os.Stat(arg)
-	return err == nil && st.IsDir()
 }
 
 // openPair opens the two dumps of paths, or the one dump of paths and its

@@ -163,8 +163,9 @@ func WriteTree(w io.Writer, cs []*Change) error {
 		text := oneLine(c.GetKey())
 		if c.Pages != nil { // memory
 			fmt.Fprintf(bw, "%s%s %s: %d pages %s", indent, marks[c.GetOp()], text, c.GetPages(), c.GetOp())
-			if c.Old != nil && c.New != nil {
-				fmt.Fprintf(bw, " at 0x%x-0x%x: %s -> %s", c.GetAddr(), c.GetEnd(), c.GetOld(), c.GetNew())
+			if at, old, ok := strings.Cut(c.GetOld(), ": "); ok && c.Old != nil && c.New != nil {
+				_, new, _ := strings.Cut(c.GetNew(), ": ")
+				fmt.Fprintf(bw, " at 0x%x-0x%x, first difference at %s: %s -> %s", c.GetAddr(), c.GetEnd(), at, old, new)
 			} else if s := c.GetOld() + c.GetNew(); s != "" && strings.HasPrefix(s, "0x") {
 				fmt.Fprintf(bw, " at %s", strings.Fields(s)[0])
 			}
