@@ -123,8 +123,21 @@ func skipPaths(patterns ...string) skipFunc {
 	for i, p := range patterns {
 		split[i] = strings.Split(p, ".")
 	}
+	memo := map[string]bool{}
 	return func(path string) bool {
-		elems := strings.Split(stripIndexes(path), ".")
+		path = stripIndexes(path)
+		if v, ok := memo[path]; ok {
+			return v
+		}
+		v := skipped(split, path)
+		memo[path] = v
+		return v
+	}
+}
+
+func skipped(split [][]string, path string) bool {
+	{
+		elems := strings.Split(path, ".")
 		for _, p := range split {
 			if len(p) > len(elems) {
 				continue

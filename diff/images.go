@@ -2,6 +2,8 @@ package diff
 
 import (
 	"sort"
+
+	"google.golang.org/protobuf/proto"
 	"strconv"
 	"strings"
 
@@ -76,14 +78,14 @@ func (c *collector) other(a, b *query.Dump) error {
 		ea := make([]elem, len(ma))
 		for i, m := range ma {
 			k := name + "[" + strconv.Itoa(i) + "]"
-			ea[i] = elem{keys: []string{k}, key: k, ord: uint64(i), msg: m, desc: renderMessage(m.ProtoReflect())}
+			ea[i] = elem{keys: [2]string{k}, key: k, ord: uint64(i), msg: m}
 		}
 		eb := make([]elem, len(mb))
 		for i, m := range mb {
 			k := name + "[" + strconv.Itoa(i) + "]"
-			eb[i] = elem{keys: []string{k}, key: k, ord: uint64(i), msg: m, desc: renderMessage(m.ProtoReflect())}
+			eb[i] = elem{keys: [2]string{k}, key: k, ord: uint64(i), msg: m}
 		}
-		c.compareSet(section, ea, eb, nil, nil)
+		c.compareSet(section, ea, eb, func(m proto.Message) string { return renderMessage(m.ProtoReflect()) }, nil, nil)
 	}
 	return nil
 }

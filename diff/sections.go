@@ -107,20 +107,20 @@ func skipOf(section string, registers bool) skipFunc {
 
 // elem is one element of a section: a view message and its match keys.
 type elem struct {
-	pid    uint32   // 0 for the elements of the whole dump
-	owners []uint32 // pids holding a dump-wide element, for --pid
-	keys   []string // one match key per pass; "" matches nothing
-	key    string   // the key shown
-	ord    uint64   // sort position within the pid
+	pid    uint32    // 0 for the elements of the whole dump
+	owners []uint32  // pids holding a dump-wide element, for --pid
+	keys   [2]string // one match key per pass; "" matches nothing
+	key    string    // the key shown
+	ord    uint64    // sort position within the pid
 	msg    proto.Message
-	desc   string // what an added or removed element is
 }
 
 // compareSet matches the elements of a and b (pass by pass: keys[0], then
 // keys[1] for those left, ...) and records the added, the removed and the
-// changed fields of the matched pairs. extra adds changes of a matched pair
-// that the field walk does not see.
-func (c *collector) compareSet(section string, a, b []elem, skip skipFunc, extra func(x, y *elem) []fieldChange) {
+// changed fields of the matched pairs; desc says what an added or removed
+// element is. extra adds changes of a matched pair that the field walk does
+// not see.
+func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Message) string, skip skipFunc, extra func(x, y *elem) []fieldChange) {
 	filter := func(es []elem) []elem {
 		if c.opts.PID == 0 && len(c.lone) == 0 {
 			return es
@@ -139,20 +139,16 @@ func (c *collector) compareSet(section string, a, b []elem, skip skipFunc, extra
 	a, b = filter(a), filter(b)
 	matchedA := make([]int, len(a)) // index+1 of the b element
 	matchedB := make([]bool, len(b))
-	passes := 0
-	for _, e := range a {
-		passes = max(passes, len(e.keys))
-	}
-	for p := 0; p < passes; p++ {
+	for p := range len(elem{}.keys) {
 		byKey := map[string][]int{}
 		for j := range b {
-			if !matchedB[j] && p < len(b[j].keys) && b[j].keys[p] != "" {
+			if !matchedB[j] && b[j].keys[p] != "" {
 				k := b[j].keys[p]
 				byKey[k] = append(byKey[k], j)
 			}
 		}
 		for i := range a {
-			if matchedA[i] != 0 || p >= len(a[i].keys) || a[i].keys[p] == "" {
+			if matchedA[i] != 0 || a[i].keys[p] == "" {
 				continue
 			}
 			k := a[i].keys[p]
@@ -166,11 +162,14 @@ func (c *collector) compareSet(section string, a, b []elem, skip skipFunc, extra
 	for i := range a {
 		x := &a[i]
 		if matchedA[i] == 0 {
-			c.add(section, x.pid, x.key, x.ord, "", Removed, x.desc, "")
+			c.add(section, x.pid, x.key, x.ord, "", Removed, desc(x.msg), "")
 			continue
 		}
 		y := &b[matchedA[i]-1]
-		fcs := compareMessages(nil, "", x.msg.ProtoReflect(), y.msg.ProtoReflect(), skip)
+		var fcs []fieldChange
+		if !proto.Equal(x.msg, y.msg) {
+			fcs = compareMessages(nil, "", x.msg.ProtoReflect(), y.msg.ProtoReflect(), skip)
+		}
 		if extra != nil {
 			fcs = append(fcs, extra(x, y)...)
 		}
@@ -184,7 +183,7 @@ func (c *collector) compareSet(section string, a, b []elem, skip skipFunc, extra
 	for j := range b {
 		if !matchedB[j] {
 			y := &b[j]
-			c.add(section, y.pid, y.key, y.ord, "", Added, "", y.desc)
+			c.add(section, y.pid, y.key, y.ord, "", Added, "", desc(y.msg))
 		}
 	}
 }
@@ -196,12 +195,15 @@ func (c *collector) processes(va, vb *views.DumpViews) {
 		out := make([]elem, 0, len(ts))
 		for _, t := range ts {
 			k := strconv.FormatUint(uint64(t.GetPid()), 10)
-			out = append(out, elem{pid: t.GetPid(), keys: []string{k}, key: k, ord: 0, msg: t,
-				desc: fmt.Sprintf("%s (ppid %d)", t.GetComm(), t.GetPpid())})
+			out = append(out, elem{pid: t.GetPid(), keys: [2]string{k}, key: k, ord: 0, msg: t})
 		}
 		return out
 	}
-	c.compareSet("processes", mk(va.GetTasks()), mk(vb.GetTasks()), skipOf("processes", c.opts.Registers), nil)
+	desc := func(m proto.Message) string {
+		t := m.(*views.Task)
+		return fmt.Sprintf("%s (ppid %d)", t.GetComm(), t.GetPpid())
+	}
+	c.compareSet("processes", mk(va.GetTasks()), mk(vb.GetTasks()), desc, skipOf("processes", c.opts.Registers), nil)
 }
 
 // prot renders a VMA's protection as /proc/PID/maps does: "rw-".
@@ -215,7 +217,8 @@ func prot(p uint32) string {
 	return string(b)
 }
 
-func vmaDesc(v *views.Vma) string {
+func vmaDesc(m proto.Message) string {
+	v := m.(*views.Vma)
 	s := fmt.Sprintf("%x-%x %s", v.GetStart(), v.GetEnd(), prot(v.GetProt()))
 	if v.GetPath() != "" {
 		s += " " + v.GetPath()
@@ -228,7 +231,7 @@ func (c *collector) vmas(va, vb *views.DumpViews) {
 		out := make([]elem, 0, len(vs))
 		for _, v := range vs {
 			k := hexKey(v.GetStart())
-			out = append(out, elem{pid: v.GetPid(), keys: []string{pidKey(v.GetPid(), k)}, key: k, ord: v.GetStart(), msg: v, desc: vmaDesc(v)})
+			out = append(out, elem{pid: v.GetPid(), keys: [2]string{pidKey(v.GetPid(), k)}, key: k, ord: v.GetStart(), msg: v})
 		}
 		return out
 	}
@@ -237,7 +240,7 @@ func (c *collector) vmas(va, vb *views.DumpViews) {
 		return v.GetStatus()&(flagnames.VMAFilePrivate|flagnames.VMAFileShared) != 0
 	}
 	// shmid is compared unless both sides map a file (then it is a file id).
-	c.compareSet("vmas", mk(va.GetVmas()), mk(vb.GetVmas()), base, func(x, y *elem) []fieldChange {
+	c.compareSet("vmas", mk(va.GetVmas()), mk(vb.GetVmas()), vmaDesc, base, func(x, y *elem) []fieldChange {
 		vx, vy := x.msg.(*views.Vma), y.msg.(*views.Vma)
 		if fileMapping(vx) && fileMapping(vy) || vx.GetShmid() == vy.GetShmid() {
 			return nil
@@ -246,7 +249,8 @@ func (c *collector) vmas(va, vb *views.DumpViews) {
 	})
 }
 
-func fdTarget(f *views.Fd) string {
+func fdTarget(m proto.Message) string {
+	f := m.(*views.Fd)
 	switch {
 	case f.GetSocket() != nil:
 		return fmt.Sprintf("%s socket:[%d]", f.GetKind(), f.GetSocket().GetIno())
@@ -261,11 +265,11 @@ func (c *collector) fds(va, vb *views.DumpViews) {
 		out := make([]elem, 0, len(fs))
 		for _, f := range fs {
 			k := strconv.FormatUint(uint64(f.GetFd()), 10)
-			out = append(out, elem{pid: f.GetPid(), keys: []string{pidKey(f.GetPid(), k)}, key: k, ord: uint64(f.GetFd()), msg: f, desc: fdTarget(f)})
+			out = append(out, elem{pid: f.GetPid(), keys: [2]string{pidKey(f.GetPid(), k)}, key: k, ord: uint64(f.GetFd()), msg: f})
 		}
 		return out
 	}
-	c.compareSet("fds", mk(va.GetFds()), mk(vb.GetFds()), skipOf("fds", false), func(x, y *elem) []fieldChange {
+	c.compareSet("fds", mk(va.GetFds()), mk(vb.GetFds()), fdTarget, skipOf("fds", false), func(x, y *elem) []fieldChange {
 		sx, sy := x.msg.(*views.Fd).GetSocket(), y.msg.(*views.Fd).GetSocket()
 		if sx.GetIno() == sy.GetIno() {
 			return nil
@@ -301,14 +305,18 @@ func (c *collector) files(va, vb *views.DumpViews) {
 			if n := seen[k]; n > 1 {
 				k += "#" + strconv.Itoa(n)
 			}
-			out = append(out, elem{owners: f.GetPids(), keys: []string{k}, key: k, msg: f, desc: k})
+			out = append(out, elem{owners: f.GetPids(), keys: [2]string{k}, key: k, msg: f})
 		}
 		return out
 	}
-	c.compareSet("files", mk(va.GetFiles()), mk(vb.GetFiles()), skipOf("files", false), nil)
+	c.compareSet("files", mk(va.GetFiles()), mk(vb.GetFiles()), func(m proto.Message) string {
+		f := m.(*views.File)
+		return strings.TrimSpace(f.GetKind() + " " + f.GetPath())
+	}, skipOf("files", false), nil)
 }
 
-func sockDesc(s *views.Socket) string {
+func sockDesc(m proto.Message) string {
+	s := m.(*views.Socket)
 	fam := flagnames.Dict("sk", "family")
 	typ := flagnames.Dict("sk", "type")
 	st := flagnames.Dict("sk", "state")
@@ -337,11 +345,11 @@ func (c *collector) sockets(va, vb *views.DumpViews) {
 			if s.GetPeerPort() != 0 && s.GetType() == 1 { // SOCK_STREAM with a peer
 				tuple = fmt.Sprintf("%d %s:%d %s:%d", s.GetFamily(), s.GetLocalAddr(), s.GetLocalPort(), s.GetPeerAddr(), s.GetPeerPort())
 			}
-			out = append(out, elem{owners: s.GetPids(), keys: []string{k, tuple}, key: k, ord: uint64(s.GetIno()), msg: s, desc: sockDesc(s)})
+			out = append(out, elem{owners: s.GetPids(), keys: [2]string{k, tuple}, key: k, ord: uint64(s.GetIno()), msg: s})
 		}
 		return out
 	}
-	c.compareSet("sockets", mk(va.GetSockets()), mk(vb.GetSockets()), skipOf("sockets", false), nil)
+	c.compareSet("sockets", mk(va.GetSockets()), mk(vb.GetSockets()), sockDesc, skipOf("sockets", false), nil)
 }
 
 func (c *collector) mounts(va, vb *views.DumpViews) {
@@ -349,13 +357,17 @@ func (c *collector) mounts(va, vb *views.DumpViews) {
 		out := make([]elem, 0, len(ms))
 		for _, m := range ms {
 			k := fmt.Sprintf("%d %s", m.GetMntId(), m.GetMountpoint())
-			out = append(out, elem{keys: []string{pidKey(m.GetNsId(), strconv.FormatUint(uint64(m.GetMntId()), 10)), pidKey(m.GetNsId(), m.GetMountpoint())},
-				key: k, ord: uint64(m.GetMntId()), msg: m, desc: m.GetType() + " " + m.GetSource() + " on " + m.GetMountpoint()})
+			out = append(out, elem{keys: [2]string{pidKey(m.GetNsId(), strconv.FormatUint(uint64(m.GetMntId()), 10)), pidKey(m.GetNsId(), m.GetMountpoint())},
+				key: k, ord: uint64(m.GetMntId()), msg: m})
 		}
 		return out
+	}
+	desc := func(x proto.Message) string {
+		m := x.(*views.Mount)
+		return m.GetType() + " " + m.GetSource() + " on " + m.GetMountpoint()
 	}
 	if c.opts.PID != 0 {
 		return // mounts belong to namespaces, not tasks
 	}
-	c.compareSet("mounts", mk(va.GetMounts()), mk(vb.GetMounts()), skipOf("mounts", false), nil)
+	c.compareSet("mounts", mk(va.GetMounts()), mk(vb.GetMounts()), desc, skipOf("mounts", false), nil)
 }
