@@ -122,11 +122,7 @@ func runDiff(c *cli, args []string) error {
 	defer done()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	va, err := diff.Load(ctx, a)
-	if err != nil {
-		return diffErr(err)
-	}
-	vb, err := diff.Load(ctx, b)
+	va, vb, err := diff.LoadPair(ctx, a, b)
 	if err != nil {
 		return diffErr(err)
 	}

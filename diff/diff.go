@@ -154,15 +154,24 @@ func isPreDump(d *query.Dump) bool {
 // sorted by section, pid and key. Either may be a pre-dump or a step of a
 // pre-dump chain: its pages are read through its parents.
 func Dumps(ctx context.Context, a, b *query.Dump, opts Options) ([]*Change, error) {
-	va, err := Load(ctx, a)
-	if err != nil {
-		return nil, err
-	}
-	vb, err := Load(ctx, b)
+	va, vb, err := LoadPair(ctx, a, b)
 	if err != nil {
 		return nil, err
 	}
 	return Views(ctx, a, b, va, vb, opts)
+}
+
+// LoadPair loads the views of a and b at the same time.
+func LoadPair(ctx context.Context, a, b *query.Dump) (va, vb *views.DumpViews, err error) {
+	var errB error
+	var wg sync.WaitGroup
+	wg.Go(func() { vb, errB = Load(ctx, b) })
+	va, err = Load(ctx, a)
+	wg.Wait()
+	if err == nil {
+		err = errB
+	}
+	return va, vb, err
 }
 
 // Views is Dumps over views already loaded with Load.
