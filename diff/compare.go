@@ -115,9 +115,8 @@ func compactJSON(b []byte) string {
 }
 
 // skipPaths returns a skipFunc that leaves out the given paths and
-// everything under them. A pattern element "*" matches one path element,
-// indexes included ("vmas", "core.ti_*" is not a pattern: use "*" for whole
-// elements only).
+// everything under them, indexes ignored. A pattern element "*" matches any
+// one path element ("entry.*.id"). Results are memoized per path.
 func skipPaths(patterns ...string) skipFunc {
 	split := make([][]string, len(patterns))
 	for i, p := range patterns {
@@ -135,26 +134,25 @@ func skipPaths(patterns ...string) skipFunc {
 	}
 }
 
+// skipped reports whether path is under one of the split patterns.
 func skipped(split [][]string, path string) bool {
-	{
-		elems := strings.Split(path, ".")
-		for _, p := range split {
-			if len(p) > len(elems) {
-				continue
-			}
-			ok := true
-			for i, e := range p {
-				if e != "*" && e != elems[i] {
-					ok = false
-					break
-				}
-			}
-			if ok {
-				return true
+	elems := strings.Split(path, ".")
+	for _, p := range split {
+		if len(p) > len(elems) {
+			continue
+		}
+		ok := true
+		for i, e := range p {
+			if e != "*" && e != elems[i] {
+				ok = false
+				break
 			}
 		}
-		return false
+		if ok {
+			return true
+		}
 	}
+	return false
 }
 
 // stripIndexes removes the [i] of a path: "rlimits[7].cur" -> "rlimits.cur".

@@ -203,11 +203,13 @@ func WriteTree(w io.Writer, cs []*Change) error {
 		fmt.Fprintln(bw, "no differences")
 	} else {
 		parts := make([]string, 0, len(sections))
+		total := 0
 		for _, s := range sections {
 			n := counts[s]
+			total += n.Added + n.Removed + n.Changed
 			parts = append(parts, fmt.Sprintf("%s +%d -%d ~%d", s, n.Added, n.Removed, n.Changed))
 		}
-		fmt.Fprintf(bw, "%d changes: %s\n", len(cs), strings.Join(parts, ", "))
+		fmt.Fprintf(bw, "%d changes: %s\n", total, strings.Join(parts, ", "))
 	}
 	return bw.Flush()
 }
