@@ -78,12 +78,12 @@ func (c *collector) other(a, b *query.Dump) error {
 		ea := make([]elem, len(ma))
 		for i, m := range ma {
 			k := name + "[" + strconv.Itoa(i) + "]"
-			ea[i] = elem{keys: [2]string{k}, key: k, ord: uint64(i), msg: m}
+			ea[i] = elem{keys: [2]mkey{skey(k)}, key: k, ord: uint64(i), msg: m}
 		}
 		eb := make([]elem, len(mb))
 		for i, m := range mb {
 			k := name + "[" + strconv.Itoa(i) + "]"
-			eb[i] = elem{keys: [2]string{k}, key: k, ord: uint64(i), msg: m}
+			eb[i] = elem{keys: [2]mkey{skey(k)}, key: k, ord: uint64(i), msg: m}
 		}
 		c.compareSet(section, ea, eb, func(m proto.Message) string { return renderMessage(m.ProtoReflect()) }, nil, nil)
 	}

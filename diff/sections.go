@@ -107,12 +107,34 @@ func skipOf(section string, registers bool) skipFunc {
 
 // elem is one element of a section: a view message and its match keys.
 type elem struct {
-	pid    uint32    // 0 for the elements of the whole dump
-	owners []uint32  // pids holding a dump-wide element, for --pid
-	keys   [2]string // one match key per pass; "" matches nothing
-	key    string    // the key shown
-	ord    uint64    // sort position within the pid
+	pid    uint32   // 0 for the elements of the whole dump
+	owners []uint32 // pids holding a dump-wide element, for --pid
+	keys   [2]mkey  // one match key per pass; the zero mkey matches nothing
+	key    string   // the key shown; "" for hexKey(ord)
+	ord    uint64   // sort position within the pid
 	msg    proto.Message
+}
+
+// mkey is a match key: a string, or a number within a pid.
+type mkey struct {
+	pid uint32
+	n   uint64
+	s   string
+	ok  bool
+}
+
+// skey is the match key s; none for "".
+func skey(s string) mkey { return mkey{s: s, ok: s != ""} }
+
+// nkey is the match key n of pid.
+func nkey(pid uint32, n uint64) mkey { return mkey{pid: pid, n: n, ok: true} }
+
+// shown returns the key shown for e.
+func (e *elem) shown() string {
+	if e.key == "" {
+		return hexKey(e.ord)
+	}
+	return e.key
 }
 
 // compareSet matches the elements of a and b (pass by pass: keys[0], then
@@ -140,15 +162,15 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 	matchedA := make([]int, len(a)) // index+1 of the b element
 	matchedB := make([]bool, len(b))
 	for p := range len(elem{}.keys) {
-		byKey := map[string][]int{}
+		byKey := make(map[mkey][]int, len(b))
 		for j := range b {
-			if !matchedB[j] && b[j].keys[p] != "" {
+			if !matchedB[j] && b[j].keys[p].ok {
 				k := b[j].keys[p]
 				byKey[k] = append(byKey[k], j)
 			}
 		}
 		for i := range a {
-			if matchedA[i] != 0 || a[i].keys[p] == "" {
+			if matchedA[i] != 0 || !a[i].keys[p].ok {
 				continue
 			}
 			k := a[i].keys[p]
@@ -162,7 +184,7 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 	for i := range a {
 		x := &a[i]
 		if matchedA[i] == 0 {
-			c.add(section, x.pid, x.key, x.ord, "", Removed, desc(x.msg), "")
+			c.add(section, x.pid, x.shown(), x.ord, "", Removed, desc(x.msg), "")
 			continue
 		}
 		y := &b[matchedA[i]-1]
@@ -174,28 +196,26 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 			fcs = append(fcs, extra(x, y)...)
 		}
 		for _, f := range fcs {
-			c.add(section, y.pid, y.key, y.ord, f.path, Changed, f.old, f.new)
+			c.add(section, y.pid, y.shown(), y.ord, f.path, Changed, f.old, f.new)
 		}
 		if len(fcs) == 0 && c.opts.Unchanged {
-			c.add(section, y.pid, y.key, y.ord, "", Unchanged, "", "")
+			c.add(section, y.pid, y.shown(), y.ord, "", Unchanged, "", "")
 		}
 	}
 	for j := range b {
 		if !matchedB[j] {
 			y := &b[j]
-			c.add(section, y.pid, y.key, y.ord, "", Added, "", desc(y.msg))
+			c.add(section, y.pid, y.shown(), y.ord, "", Added, "", desc(y.msg))
 		}
 	}
 }
-
-func pidKey(pid uint32, k string) string { return strconv.FormatUint(uint64(pid), 10) + "/" + k }
 
 func (c *collector) processes(va, vb *views.DumpViews) {
 	mk := func(ts []*views.Task) []elem {
 		out := make([]elem, 0, len(ts))
 		for _, t := range ts {
 			k := strconv.FormatUint(uint64(t.GetPid()), 10)
-			out = append(out, elem{pid: t.GetPid(), keys: [2]string{k}, key: k, ord: 0, msg: t})
+			out = append(out, elem{pid: t.GetPid(), keys: [2]mkey{nkey(t.GetPid(), 0)}, key: k, ord: 0, msg: t})
 		}
 		return out
 	}
@@ -230,8 +250,7 @@ func (c *collector) vmas(va, vb *views.DumpViews) {
 	mk := func(vs []*views.Vma) []elem {
 		out := make([]elem, 0, len(vs))
 		for _, v := range vs {
-			k := hexKey(v.GetStart())
-			out = append(out, elem{pid: v.GetPid(), keys: [2]string{pidKey(v.GetPid(), k)}, key: k, ord: v.GetStart(), msg: v})
+			out = append(out, elem{pid: v.GetPid(), keys: [2]mkey{nkey(v.GetPid(), v.GetStart())}, ord: v.GetStart(), msg: v})
 		}
 		return out
 	}
@@ -265,7 +284,7 @@ func (c *collector) fds(va, vb *views.DumpViews) {
 		out := make([]elem, 0, len(fs))
 		for _, f := range fs {
 			k := strconv.FormatUint(uint64(f.GetFd()), 10)
-			out = append(out, elem{pid: f.GetPid(), keys: [2]string{pidKey(f.GetPid(), k)}, key: k, ord: uint64(f.GetFd()), msg: f})
+			out = append(out, elem{pid: f.GetPid(), keys: [2]mkey{nkey(f.GetPid(), uint64(f.GetFd()))}, key: k, ord: uint64(f.GetFd()), msg: f})
 		}
 		return out
 	}
@@ -305,7 +324,7 @@ func (c *collector) files(va, vb *views.DumpViews) {
 			if n := seen[k]; n > 1 {
 				k += "#" + strconv.Itoa(n)
 			}
-			out = append(out, elem{owners: f.GetPids(), keys: [2]string{k}, key: k, msg: f})
+			out = append(out, elem{owners: f.GetPids(), keys: [2]mkey{skey(k)}, key: k, msg: f})
 		}
 		return out
 	}
@@ -345,7 +364,7 @@ func (c *collector) sockets(va, vb *views.DumpViews) {
 			if s.GetPeerPort() != 0 && s.GetType() == 1 { // SOCK_STREAM with a peer
 				tuple = fmt.Sprintf("%d %s:%d %s:%d", s.GetFamily(), s.GetLocalAddr(), s.GetLocalPort(), s.GetPeerAddr(), s.GetPeerPort())
 			}
-			out = append(out, elem{owners: s.GetPids(), keys: [2]string{k, tuple}, key: k, ord: uint64(s.GetIno()), msg: s})
+			out = append(out, elem{owners: s.GetPids(), keys: [2]mkey{nkey(0, uint64(s.GetIno())), skey(tuple)}, key: k, ord: uint64(s.GetIno()), msg: s})
 		}
 		return out
 	}
@@ -357,7 +376,7 @@ func (c *collector) mounts(va, vb *views.DumpViews) {
 		out := make([]elem, 0, len(ms))
 		for _, m := range ms {
 			k := fmt.Sprintf("%d %s", m.GetMntId(), m.GetMountpoint())
-			out = append(out, elem{keys: [2]string{pidKey(m.GetNsId(), strconv.FormatUint(uint64(m.GetMntId()), 10)), pidKey(m.GetNsId(), m.GetMountpoint())},
+			out = append(out, elem{keys: [2]mkey{nkey(m.GetNsId(), uint64(m.GetMntId())), {pid: m.GetNsId(), s: m.GetMountpoint(), ok: true}},
 				key: k, ord: uint64(m.GetMntId()), msg: m})
 		}
 		return out
