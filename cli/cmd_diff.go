@@ -100,10 +100,7 @@ func runDiff(c *cli, args []string) error {
 	}
 	var q *query.Query
 	if expr != "" {
-		q, err = query.Compile(expr,
-			query.Declare("changes", cel.ListType(cel.ObjectType("critq.views.change"))),
-			query.Declare("a", cel.ObjectType("critq.views.dump_views")),
-			query.Declare("b", cel.ObjectType("critq.views.dump_views")))
+		q, err = query.Compile(expr, diffDeclared()...)
 		if err != nil {
 			return withCode(exitCompile, err)
 		}
@@ -210,17 +207,62 @@ func diffErr(err error) error {
 	return withCode(exitBadImage, err)
 }
 
-// diffExpr evaluates q with changes, a and b bound, over dump b (whose
-// views the bare names hold), and prints its value.
-func (c *cli) diffExpr(ctx context.Context, q *query.Query, b *query.Dump, va, vb *views.DumpViews, cs []*diff.Change, format string) error {
+// diffDeclared declares changes, a and b for an expression over a diff.
+func diffDeclared() []query.Option {
+	return []query.Option{
+		query.Declare("changes", cel.ListType(cel.ObjectType("critq.views.change"))),
+		query.Declare("a", cel.ObjectType("critq.views.dump_views")),
+		query.Declare("b", cel.ObjectType("critq.views.dump_views")),
+	}
+}
+
+// diffValues returns the values of changes, a and b.
+func diffValues(va, vb *views.DumpViews, cs []*diff.Change) (map[string]ref.Val, error) {
 	reg, err := types.NewRegistry(&views.Change{}, &views.DumpViews{})
 	if err != nil {
-		return withCode(exitError, err)
+		return nil, err
 	}
-	vars := map[string]ref.Val{
+	return map[string]ref.Val{
 		"changes": reg.NativeToValue(cs),
 		"a":       reg.NativeToValue(va),
 		"b":       reg.NativeToValue(vb),
+	}, nil
+}
+
+// replDiff computes the diff of the dumps A and B of critq repl --diff and
+// returns the options that bind changes, a and b in the session.
+func replDiff(paths []string) (declared []query.Option, vals map[string]ref.Val, err error) {
+	if len(paths) != 2 {
+		return nil, nil, usageErrorf("repl: --diff takes two dumps, A and B")
+	}
+	a, b, done, err := openPair(paths, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	va, vb, err := diff.LoadPair(ctx, a, b)
+	if err != nil {
+		return nil, nil, diffErr(err)
+	}
+	cs, err := diff.Views(ctx, a, b, va, vb, diff.Options{})
+	if err != nil {
+		return nil, nil, diffErr(err)
+	}
+	vals, err = diffValues(va, vb, cs)
+	if err != nil {
+		return nil, nil, withCode(exitError, err)
+	}
+	return diffDeclared(), vals, nil
+}
+
+// diffExpr evaluates q with changes, a and b bound, over dump b (whose
+// views the bare names hold), and prints its value.
+func (c *cli) diffExpr(ctx context.Context, q *query.Query, b *query.Dump, va, vb *views.DumpViews, cs []*diff.Change, format string) error {
+	vars, err := diffValues(va, vb, cs)
+	if err != nil {
+		return withCode(exitError, err)
 	}
 	v, err := evalCoded(ctx, 0, func(ctx context.Context) (ref.Val, error) { return q.EvalWith(ctx, b, vars) })
 	if err != nil {

@@ -190,3 +190,27 @@ func TestDiffParent(t *testing.T) {
 		t.Errorf("pre2 against its parent differs from pre1 pre2:\n%s\n%s", one, two)
 	}
 }
+
+// TestReplDiff: critq repl --diff A B binds changes, a and b for every
+// line, lets included, with B the current dump.
+func TestReplDiff(t *testing.T) {
+	_, a, b := evolvePair(t)
+	var out, errb strings.Builder
+	lines := strings.Join([]string{
+		`changes.filter(c, c.section == "vmas" && c.path == "prot").map(c, c.key)`,
+		`:let fresh = b.sockets.filter(s, !a.sockets.exists(o, o.ino == s.ino)).map(s, s.ino)`,
+		`fresh`,
+		`tasks.map(t, t.pid)`,
+	}, "\n") + "\n"
+	c := &cli{stdin: strings.NewReader(lines), stdout: &out, stderr: &errb, env: func(string) string { return "" }}
+	if code := c.main([]string{"repl", "--diff", a, b}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	want := "[\"0x7e5700000000\"]\n[317808,317809]\n[6812,6816,7138]\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q (stderr %s)", out.String(), want, errb.String())
+	}
+	if _, stderr, code := runCLI(t, nil, "repl", "--diff", a); code != exitUsage {
+		t.Errorf("one dump: exit %d %s", code, stderr)
+	}
+}
