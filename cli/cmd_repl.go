@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"cel.dev/cel-go/common/types/ref"
 	"github.com/peterh/liner"
 
 	"github.com/critq/critq/batch"
@@ -26,6 +27,9 @@ its type, or a command (:help lists them: :vars, :type, :let, :unlet, :load,
 :dumps, :format, :time, :transform, :quit). The first DUMP is the current
 one. :transform KIND: EXPR previews a rule of critq transform on it: the
 changed fields and the counts, writing nothing.
+
+With --diff A B, every expression also sees changes, a and b as in
+critq diff A B EXPR (see critq diff -h); B is the current dump.
 
 Tab completes names, fields after '.' (at any depth: tasks[0].core.tc.),
 functions and commands; a line with an open bracket or string continues on
@@ -48,13 +52,22 @@ func runRepl(c *cli, args []string) error {
 	c.archiveFlags(fs)
 	fs.StringVar(&format, "format", "", "output `format`: pretty (on a terminal), json (elsewhere), ndjson or table")
 	fs.Uint64Var(&cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	diffPair := fs.Bool("diff", false, "with dumps A B: bind changes, a and b as critq diff A B EXPR does (B is current)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	var declared []query.Option
+	var values map[string]ref.Val
+	if *diffPair {
+		if declared, values, err = replDiff(pos); err != nil {
+			return err
+		}
+		pos = []string{pos[1], pos[0]}
+	}
 	in, _ := c.stdin.(*os.File)
 	term := in != nil && isTerminal(in) && isTerminal(c.stdout)
-	opts := repl.Options{Format: query.FormatJSON, ShowTypes: term, Compile: []query.Option{query.CostLimit(cost)}}
+	opts := repl.Options{Format: query.FormatJSON, ShowTypes: term, Compile: append([]query.Option{query.CostLimit(cost)}, declared...), Values: values}
 	if term {
 		opts.Format = query.FormatPretty
 		opts.Color = c.colorOn(c.stdout)

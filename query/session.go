@@ -288,26 +288,7 @@ func (b *Bindings) users(name string) map[string]bool {
 // those it computes. The caller keeps one memo per dump and clears it when
 // the bindings change.
 func (b *Bindings) Eval(ctx context.Context, q *Query, d *Dump, memo map[string]ref.Val) (ref.Val, error) {
-	var vals map[string]ref.Val
-	for _, name := range q.References() {
-		l := b.Lookup(name)
-		if l == nil {
-			continue
-		}
-		v, ok := memo[name]
-		if !ok {
-			var err error
-			if v, err = b.Eval(ctx, l.Query, d, memo); err != nil {
-				return nil, fmt.Errorf("let %s: %w", name, err)
-			}
-			memo[name] = v
-		}
-		if vals == nil {
-			vals = map[string]ref.Val{}
-		}
-		vals[name] = v
-	}
-	return q.EvalWith(ctx, d, vals)
+	return b.EvalValues(ctx, q, d, memo, nil)
 }
 
 // checkBindingName rejects a name that is not a CEL identifier, is a

@@ -28,6 +28,9 @@ type Options struct {
 	Compile []query.Option
 	// Open opens a dump; nil means query.Open.
 	Open func(path string) (*query.Dump, error)
+	// Values are the values of variables declared in Compile (critq repl
+	// --diff: changes, a, b), the same against every dump.
+	Values map[string]ref.Val
 }
 
 // Evaluator holds the state of a REPL session: the loaded dumps, the
@@ -233,7 +236,7 @@ func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
 	}
 	var v ref.Val
 	timing, err := e.measure(func(l *loaded) (err error) {
-		v, err = e.lets.Eval(ctx, q, l.d, l.memo)
+		v, err = e.lets.EvalValues(ctx, q, l.d, l.memo, e.opts.Values)
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,74 @@
+package diff
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"testing/fstest"
+
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/query"
+)
+
+// loadFS reads the images of a dump folder into memory.
+func loadFS(t testing.TB, dir string) fstest.MapFS {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[e.Name()] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	return fsys
+}
+
+// FuzzDiffMutated diffs a dump against a copy with one file mutated (bytes
+// overwritten at an offset, or cut short): it must report changes or fail
+// with an error, never panic.
+func FuzzDiffMutated(f *testing.F) {
+	orig := loadFS(f, filepath.Join("..", "testdata", "dumps", "sleep-plain"))
+	names := make([]string, 0, len(orig))
+	for n := range orig {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i := range names {
+		f.Add(uint8(i), uint32(20+i), []byte{0x80, 0x80, 0x01}, i%2 == 0)
+	}
+	f.Fuzz(func(t *testing.T, file uint8, off uint32, patch []byte, cut bool) {
+		name := names[int(file)%len(names)]
+		mut := fstest.MapFS{}
+		for n, fl := range orig {
+			mut[n] = fl
+		}
+		data := append([]byte(nil), orig[name].Data...)
+		if len(data) > 0 {
+			o := int(off % uint32(len(data)))
+			if cut {
+				data = data[:o]
+			}
+			copy(data[o:], patch)
+		}
+		mut[name] = &fstest.MapFile{Data: data, Mode: 0o644}
+		da, err := dump.OpenFS(orig, "orig")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := dump.OpenFS(mut, "mutated")
+		if err != nil {
+			return
+		}
+		o := Options{Pages: true, Bytes: true, Registers: true, Unchanged: true}
+		_, _ = Dumps(context.Background(), query.NewDump(da), query.NewDump(db), o)
+	})
+}
