@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/testcorpus"
 )
 
@@ -388,25 +386,6 @@ func TestMutationCampaign(t *testing.T) {
 	t.Logf("%d runs; exit codes %v; mutations %v", runs, exits, byMutation)
 	t.Logf("slowest run %v: %s", slowest, slowestRun)
 	t.Logf("most allocation %d MB: %s", mostAlloc>>20, mostAllocRun)
-}
-
-// writeTarGz writes the dump folder dir as a tar.gz checkpoint archive.
-func writeTarGz(t *testing.T, dir, name string) {
-	t.Helper()
-	f, err := os.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := gzip.NewWriter(f)
-	if err := dump.WriteArchive(zw, os.DirFS(dir), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // runCLIRecover runs critq in process; a panic on the calling goroutine
