@@ -46,8 +46,8 @@ func runCheck(c *cli, args []string) error {
 	if len(pos) == 0 {
 		return usageErrorf("check: %s", firstLine(checkUsage))
 	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("check: unknown format %q (text, json)", *format)
+	if err := checkFormat("check", *format); err != nil {
+		return err
 	}
 	opts := check.Options{SkipFileRWXCheck: *skipRWX}
 	if optsSet {

@@ -107,6 +107,12 @@ var positionals = map[string]struct {
 	"completion": {[]argSpec{{kind: argWords, words: []string{"bash", "zsh", "fish"}}}, false},
 	"man":        {[]argSpec{{kind: argDir}}, false},
 	"help":       {[]argSpec{{kind: argHelp}}, false},
+	"check":      {[]argSpec{{kind: argDump}}, true},
+	"core":       {[]argSpec{{kind: argDump}, {kind: argPID}}, true},
+	"diff":       {[]argSpec{{kind: argDump}, {kind: argDump}, {kind: argExpr}}, false},
+	"export":     {[]argSpec{{kind: argDump}}, true},
+	"list":       {[]argSpec{{kind: argDir}}, true},
+	"rootfs":     {[]argSpec{{kind: argDump}, {kind: argNone}}, false},
 }
 
 // flagValue says what the value of a flag is, by "command -flag" or, for

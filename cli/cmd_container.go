@@ -44,8 +44,8 @@ func (c *cli) runRootfs(args []string) error {
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageErrorf("rootfs: %s", firstLine(rootfsUsage))
 	}
-	if *format != "text" && *format != "json" {
-		return usageErrorf("rootfs: unknown format %q (text or json)", *format)
+	if err := checkFormat("rootfs", *format); err != nil {
+		return err
 	}
 	if len(pos) == 2 {
 		w := bufio.NewWriterSize(c.stdout, 1<<16)
@@ -101,10 +101,8 @@ func (c *cli) runList(args []string) error {
 	if err != nil {
 		return err
 	}
-	switch *format {
-	case "table", "json", "ndjson":
-	default:
-		return usageErrorf("list: unknown format %q (table, json or ndjson)", *format)
+	if err := checkFormat("list", *format); err != nil {
+		return err
 	}
 	if len(dirs) == 0 {
 		dirs = []string{container.DefaultDir}

@@ -105,10 +105,8 @@ func runDiff(c *cli, args []string) error {
 			return withCode(exitCompile, err)
 		}
 	} else {
-		switch o.format {
-		case "", "tree", "json", "ndjson", "table":
-		default:
-			return usageErrorf("diff: unknown --format %q (tree, json, ndjson, table)", o.format)
+		if err := checkFormat("diff", o.format); err != nil {
+			return err
 		}
 	}
 	needPages := opts.Only == nil || strings.Contains(o.only, "memory")

@@ -159,7 +159,7 @@ func TestDiffCommand(t *testing.T) {
 		{"only-pid", []string{"diff", "--format", "table", "--only", "vmas", "--pid", "6816", a, b}, 0, "", ""},
 		{"only-vmas", []string{"diff", "--format", "table", "--only", "vmas", a, b}, 1, "vmas     6812  0x7e5700000000  prot", ""},
 		{"bad-section", []string{"diff", "--only", "vma", a, b}, 2, "", `unknown section "vma"`},
-		{"bad-format", []string{"diff", "--format", "yaml", a, b}, 2, "", "unknown --format"},
+		{"bad-format", []string{"diff", "--format", "yaml", a, b}, 2, "", `unknown format "yaml" (supported: tree, json, ndjson, table`},
 		{"compile", []string{"diff", a, b, "changes.nosuch"}, 3, "", ""},
 		{"missing", []string{"diff", a, "/nonexistent/dump"}, 4, "", "nonexistent"},
 		{"no-parent", []string{"diff", a}, 2, "", "no parent"},

@@ -39,6 +39,9 @@ func runExport(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkFormat("export", *format); err != nil {
+		return err
+	}
 	if *out == "" || len(pos) == 0 {
 		return usageErrorf("export: %s", firstLine(exportUsage))
 	}

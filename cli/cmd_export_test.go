@@ -50,7 +50,7 @@ func TestExportCommand(t *testing.T) {
 		err  string
 	}{
 		{[]string{"export", dirs[0]}, "usage: critq export"},
-		{[]string{"export", "-o", out, "--format", "csv", dirs[0]}, `unknown format "csv"`},
+		{[]string{"export", "-o", out, "--format", "csv", dirs[0]}, `unknown format "csv" (supported: parquet, ndjson`},
 		{[]string{"export", "-o", out, "--views", "tasks,bogus", dirs[0]}, `unknown view "bogus"`},
 	} {
 		_, stderr, code := runCLI(t, nil, tc.args...)

@@ -154,6 +154,9 @@ func memTable(w io.Writer, e *explore.Explorer) error {
 	var rows []row
 	tasks, err := e.Tasks()
 	switch {
+	case errors.Is(err, explore.ErrNoPstree) && len(e.Memory().Dump().Kind("CORE")) > 0:
+		// Cores without a process tree: a damaged dump, not a pre-dump.
+		return viewError(err)
 	case errors.Is(err, explore.ErrNoPstree):
 		// A pre-dump: the tasks are the pids of its pagemaps; their
 		// names are in the full dump.

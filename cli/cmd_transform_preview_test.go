@@ -16,7 +16,7 @@ import (
 // command then writes, with their sizes.
 func TestTransformDryRunPreview(t *testing.T) {
 	const rule = `files: e.isk.ino == 382118u ? e.with({"isk.src_port": 47400}) : e`
-	lineRE := regexp.MustCompile(`^would (?:write|rewrite) (\S+): (?:rewritten, )?(\d+) bytes`)
+	lineRE := regexp.MustCompile(`^would (?:write|rewrite) (\S+): (?:rewritten, |(?:copied|hard-linked \(copied where a link fails\)) from \S+, )?(\d+) bytes`)
 	for _, mode := range [][]string{{"-o"}, {"-o", "--link"}, {"--in-place"}, {"--in-place", "--no-backup"}} {
 		t.Run(strings.Join(mode, " "), func(t *testing.T) {
 			dir := transformDump(t, "tcp")

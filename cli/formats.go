@@ -14,6 +14,8 @@ var formatHelp = []struct{ name, means string }{
 	{"ndjson", "one JSON value a line (JSON Lines)"},
 	{"table", "columns, one row a result or list element"},
 	{"raw", "strings without quotes, other values as json"},
+	{"tree", "grouped by section and pid with + - ~ marks (diff)"},
+	{"parquet", "Apache Parquet files (export)"},
 }
 
 // commandFormats lists the --format names each command accepts, its
@@ -30,6 +32,11 @@ var commandFormats = map[string][]string{
 	"x":          {"text", "json"},
 	"mem search": {"text", "ndjson", "json"},
 	"version":    {"text", "json"},
+	"check":      {"text", "json"},
+	"diff":       {"tree", "json", "ndjson", "table"},
+	"export":     {"parquet", "ndjson"},
+	"list":       {"table", "json", "ndjson"},
+	"rootfs":     {"text", "json"},
 }
 
 // formatsOf returns the --format names cmd accepts.

@@ -143,16 +143,36 @@ var mutations = []mutation{
 
 // needs says which dump-level commands must not answer silently when the
 // image name is deleted: the images every task's basic facts come from.
-func needs(image string) []string {
+// tasks are the pids of the dump's tasks (a thread's core is not among
+// them), pid the task that maps and mem-read show.
+func needs(image string, tasks map[string]bool, pid string) []string {
+	id := ""
+	if i := strings.LastIndexByte(image, '-'); i >= 0 {
+		id = strings.TrimSuffix(image[i+1:], ".img")
+	}
+	perTask := func(cmds ...string) []string {
+		if id == pid {
+			return cmds
+		}
+		var out []string
+		for _, c := range cmds {
+			if c != "maps" && c != "mem-read" {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
 	switch {
+	case strings.HasPrefix(image, "core-") && !tasks[id]:
+		return nil // a thread's core: the views of tasks do not read it
 	case image == "pstree.img":
 		return []string{"query", "ps", "maps", "fds", "inspect", "mem", "x-ps"}
 	case strings.HasPrefix(image, "core-"):
 		return []string{"query", "ps", "inspect", "x-ps"}
 	case strings.HasPrefix(image, "mm-"):
-		return []string{"query", "ps", "maps", "mem"}
+		return perTask("query", "ps", "maps", "mem")
 	case strings.HasPrefix(image, "pagemap-") && !strings.HasPrefix(image, "pagemap-shmem"):
-		return []string{"query", "ps", "mem"}
+		return perTask("query", "ps", "mem")
 	case image == "files.img":
 		return []string{"query", "fds"}
 	case strings.HasPrefix(image, "fdinfo-"):
@@ -275,6 +295,7 @@ func TestMutationCampaign(t *testing.T) {
 		names    []string
 		pid      string
 		chained  bool // a dump with a parent, which an archive cannot hold
+		tasks    map[string]bool
 	}
 	states := make([]*dumpState, 0, len(dumps))
 	for _, src := range dumps {
@@ -288,13 +309,18 @@ func TestMutationCampaign(t *testing.T) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		out, _, code := runCLI(t, nil, "--format", "raw", "tasks.map(t, t.pid)[0]", src)
-		pid := ""
+		out, _, code := runCLI(t, nil, "--format", "raw", `tasks.map(t, string(t.pid)).join(" ")`, src)
+		pid, tasks := "", map[string]bool{}
 		if code == exitOK {
-			pid = strings.TrimSpace(out)
+			for _, p := range strings.Fields(out) {
+				tasks[p] = true
+			}
+			if f := strings.Fields(out); len(f) > 0 {
+				pid = f[0]
+			}
 		}
 		_, err := os.Lstat(filepath.Join(src, "parent"))
-		states = append(states, &dumpState{src: src, dir: dir, imgs: imgs, names: names, pid: pid, chained: err == nil})
+		states = append(states, &dumpState{src: src, dir: dir, imgs: imgs, names: names, pid: pid, chained: err == nil, tasks: tasks})
 	}
 
 	var (
@@ -333,7 +359,7 @@ func TestMutationCampaign(t *testing.T) {
 		byMutation[m.name]++
 		must := map[string]bool{}
 		if m.apply == nil {
-			for _, n := range needs(name) {
+			for _, n := range needs(name, st.tasks, st.pid) {
 				must[n] = true
 			}
 		}

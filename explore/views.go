@@ -215,6 +215,9 @@ var anonInodes = map[images.FdTypes]string{
 // its master, /dev/console; else the path of the file CRIU keeps for it
 // (regf_id: /dev/tty for a controlling terminal), else the type.
 func (e *Explorer) ttyPath(tf *images.TtyFileEntry) string {
+	if tf == nil {
+		return "tty" // files.img lacks the entry: the warning names it
+	}
 	ti := e.ttyInfo[tf.GetTtyInfoId()]
 	if tf.RegfId != nil && (ti == nil || ti.GetType() != images.TtyType_PTY && ti.GetType() != images.TtyType_CONSOLE) {
 		if fe, _ := e.file(tf.GetRegfId()); fe.GetReg().GetName() != "" {

@@ -11,6 +11,7 @@
 #
 #   scripts/restore-scenarios.sh CRIU CRITQ [WORKDIR]
 set -uo pipefail
+py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a shim that forks it
 criu=${1:?usage: restore-scenarios.sh CRIU CRITQ [WORKDIR]}
 critq=${2:?usage: restore-scenarios.sh CRIU CRITQ [WORKDIR]}
 base=${3:-$(mktemp -d /tmp/critq-restore.XXXXXX)}
@@ -25,7 +26,7 @@ start() {
 	local name=$1; shift
 	mkdir -p "$base/$name/work" "$base/$name/dump"
 	(cd "$base/$name/work" || exit; setsid "$@" </dev/null >/dev/null 2>&1 & echo $! >"$base/$name/pid")
-	sleep 0.5
+	sleep 1.5
 	cat "$base/$name/pid"
 }
 
@@ -38,15 +39,18 @@ scenario() {
 		printf '%s\tdump failed\t%s\n' "$name" "$(grep -m1 Error "$d/dump.log")"
 		return
 	fi
+	# A dumped tree is killed by CRIU: wait until its pid is gone.
+	case " $dumpopts " in *" --leave-running "*) ;; *)
+		for _ in $(seq 50); do [ -e "/proc/$pid" ] || break; sleep 0.1; done ;;
+	esac
 	(cd "$base/$name/work" && eval "$change")
 	local out code first
-	# shellcheck disable=SC2086
-	out=$("$critq" check $checkopts "$d" 2>&1); code=$?
+	out=$("$critq" check "$checkopts" "$d" 2>&1); code=$?
 	first=$(printf '%s\n' "$out" | grep -m1 -E 'FAIL|no problem' | sed 's/^ *//')
 	# shellcheck disable=SC2086
 	"$criu" restore -D "$d" -d -o restore.log -v4 $restoreopts; local rc=$?
 	local err
-	err=$(grep -m1 -E '^\(.*\) Error|Error \(' "$d/restore.log" | sed 's/^.*Error ([^)]*): //' | cut -c1-120)
+	err=$(grep -E 'Error \(' "$d/restore.log" | grep -v -e 'rlimit: ' -e 'Restoring FAILED' | head -1 | sed 's/^.*Error ([^)]*): //' | cut -c1-120)
 	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$code" "$first" "$rc" "${err:--}"
 	# The restored tree, if any, is killed.
 	if [ "$rc" = 0 ]; then
@@ -76,11 +80,11 @@ mkdir -p "$base/cwd-removed/work/sub"
 p=$(start cwd-removed sh -c 'cd sub && exec sleep 1000')
 scenario cwd-removed "" "" "--criu-options=" "rmdir sub" "$p"
 
-p=$(start port-taken python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 47601)); s.listen(); time.sleep(1000)')
-scenario port-taken "" "" "--criu-options=" "(python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", 47601)); s.listen(); time.sleep(60)' & echo \$! > ../squatter; sleep 0.5)" "$p"
+p=$(start port-taken "$py" -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 47601)); s.listen(); time.sleep(1000)')
+scenario port-taken "" "" "--criu-options=" "("$py" -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", 47601)); s.listen(); time.sleep(60)' & echo \$! > ../squatter; sleep 1.5)" "$p"
 pids_to_kill+=("$(cat "$base/port-taken/squatter" 2>/dev/null)")
 
-p=$(start port-free python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 47602)); s.listen(); time.sleep(1000)')
+p=$(start port-free "$py" -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 47602)); s.listen(); time.sleep(1000)')
 scenario port-free "" "" "--criu-options=" "true" "$p"
 
 p=$(start pid-in-use sleep 1000)
@@ -99,12 +103,12 @@ scenario shell-job-opt "--shell-job" "--shell-job" "--criu-options=--shell-job" 
 tcp='import socket,time
 l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", PORT)); l.listen()
 c=socket.create_connection(("127.0.0.1", PORT)); a,_=l.accept(); c.send(b"hello"); time.sleep(1000)'
-p=$(start tcp-no-opt python3 -c "${tcp//PORT/47603}")
+p=$(start tcp-no-opt "$py" -c "${tcp//PORT/47603}")
 scenario tcp-no-opt "--tcp-established --network-lock skip" "--network-lock skip" "--criu-options=--network-lock skip" "true" "$p"
-p=$(start tcp-opt python3 -c "${tcp//PORT/47604}")
+p=$(start tcp-opt "$py" -c "${tcp//PORT/47604}")
 scenario tcp-opt "--tcp-established --network-lock skip" "--tcp-established --network-lock skip" "--criu-options=--tcp-established --network-lock skip" "true" "$p"
 
-p=$(start unix-path-taken python3 -c 'import socket,time; s=socket.socket(socket.AF_UNIX); s.bind("srv.sock"); s.listen(); time.sleep(1000)')
+p=$(start unix-path-taken "$py" -c 'import socket,time; s=socket.socket(socket.AF_UNIX); s.bind("srv.sock"); s.listen(); time.sleep(1000)')
 scenario unix-path-taken "" "" "--criu-options=" "rm -f srv.sock && echo x > srv.sock" "$p"
 
 mkdir -p "$base/exe-rebuilt/work"
