@@ -5,19 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/critq/critq/internal/testcpu"
 )
 
 // cpuTime is the user and system time the process has used.
-func cpuTime(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime(t *testing.T) time.Duration { return testcpu.Used() }
 
 // TestFind lists a folder of 1,000 archives (symlinks to three real ones,
 // plain, gzip and zstd, of three engines) beside a dump folder and an

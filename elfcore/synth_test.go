@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/critq/critq/elfcore"
 	"github.com/critq/critq/mem"
 	"github.com/critq/critq/proto/images"
+
+	"github.com/critq/critq/internal/testcpu"
 )
 
 func openSynth(t testing.TB, s synth) *dump.Dump {
@@ -169,8 +170,7 @@ func TestSynthArm64(t *testing.T) {
 func TestSpeed40MB(t *testing.T) {
 	s := synth{VMAs: 400, Pages: 25}
 	d := openSynth(t, s)
-	var ru0, ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := testcpu.Used()
 	start := time.Now()
 	m := mem.Open(d)
 	w := elfcore.New(d, m, elfcore.Options{})
@@ -181,8 +181,7 @@ func TestSpeed40MB(t *testing.T) {
 	w.Close()
 	m.Close()
 	el := time.Since(start)
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	cpu := testcpu.Used() - cpu0
 	t.Logf("core of %d bytes (%d from the dump, %d VMAs) in %v (CPU %v)", p.Size, p.DumpBytes, s.VMAs+1, el, cpu)
 	// CPU time, not wall time: on a shared machine the wall time says more
 	// about the other processes.
