@@ -23,14 +23,13 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
 	"github.com/critq/critq/query"
@@ -131,14 +130,16 @@ type state struct {
 	// working and root directories, which checkDirs checks.
 	users map[uint32][]uint32
 	dirs  map[uint32]bool
+	fs    map[uint32]*images.FsEntry // fs-PID.img of each task that has one
 }
 
-// fileUsers finds, for each file id, the tasks that use it, and the ids of
-// the tasks' working and root directories.
-func fileUsers(d *dump.Dump, tasks []*views.Task) (map[uint32][]uint32, map[uint32]bool, error) {
+// fileUsers finds, for each file id, the tasks that use it, the ids of
+// the tasks' working and root directories, and their fs entries by pid.
+func fileUsers(d *dump.Dump, tasks []*views.Task) (map[uint32][]uint32, map[uint32]bool, map[uint32]*images.FsEntry, error) {
 	const vmaFile = 1<<6 | 1<<7 // VMA_FILE_PRIVATE | VMA_FILE_SHARED
 	users := map[uint32][]uint32{}
 	dirs := map[uint32]bool{}
+	fs := map[uint32]*images.FsEntry{}
 	add := func(id, pid uint32) {
 		if l := users[id]; len(l) == 0 || l[len(l)-1] != pid {
 			users[id] = append(l, pid)
@@ -157,21 +158,18 @@ func fileUsers(d *dump.Dump, tasks []*views.Task) (map[uint32][]uint32, map[uint
 				add(uint32(v.GetShmid()), pid)
 			}
 		}
-		if f := d.FileFor("FS", uint64(pid)); f != nil {
-			m, err := f.First()
-			if err != nil {
-				return nil, nil, err
-			}
-			fe, ok := m.(*images.FsEntry)
-			if !ok {
-				return nil, nil, fmt.Errorf("%s: not an fs image", f.Name)
-			}
+		fe, err := model.First[*images.FsEntry](d.FileFor("FS", uint64(pid)))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if fe != nil {
+			fs[pid] = fe
 			add(fe.GetCwdId(), pid)
 			add(fe.GetRootId(), pid)
 			dirs[fe.GetCwdId()], dirs[fe.GetRootId()] = true, true
 		}
 	}
-	return users, dirs, nil
+	return users, dirs, fs, nil
 }
 
 func (s *state) add(p Problem) { s.rep.Problems = append(s.rep.Problems, p) }
@@ -186,19 +184,19 @@ func (s *state) needs(opt, why string) {
 func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, error) {
 	s := &state{ctx: ctx, d: d, qd: query.NewDump(d), host: host, opts: opts,
 		rep: &Report{Dump: d.Name, Problems: []Problem{}, Checked: map[string]int{}}, need: map[string]string{}}
-	tasks, err := viewList[*views.Task](s, "tasks")
+	tasks, err := query.ViewList[*views.Task](s.ctx, s.qd, "tasks")
 	if err != nil {
 		return nil, err
 	}
-	files, err := viewList[*views.File](s, "files")
+	files, err := query.ViewList[*views.File](s.ctx, s.qd, "files")
 	if err != nil {
 		return nil, err
 	}
-	sockets, err := viewList[*views.Socket](s, "sockets")
+	sockets, err := query.ViewList[*views.Socket](s.ctx, s.qd, "sockets")
 	if err != nil {
 		return nil, err
 	}
-	s.users, s.dirs, err = fileUsers(s.d, tasks)
+	s.users, s.dirs, s.fs, err = fileUsers(s.d, tasks)
 	if err != nil {
 		return nil, err
 	}
@@ -226,29 +224,6 @@ func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, e
 		return a.Check < b.Check
 	})
 	return s.rep, nil
-}
-
-// queries are the compiled view queries, shared by every run.
-var queries sync.Map // view name -> *query.Query
-
-func viewList[M any](s *state, name string) ([]M, error) {
-	q, ok := queries.Load(name)
-	if !ok {
-		c, err := query.Compile(name)
-		if err != nil {
-			return nil, err
-		}
-		q, _ = queries.LoadOrStore(name, c)
-	}
-	v, err := q.(*query.Query).Eval(s.ctx, s.qd)
-	if err != nil {
-		return nil, err
-	}
-	native, err := v.ConvertToNative(reflect.TypeOf([]M{}))
-	if err != nil {
-		return nil, fmt.Errorf("view %s: %w", name, err)
-	}
-	return native.([]M), nil
 }
 
 func pidList(pids []uint32) string {
@@ -354,18 +329,11 @@ func (s *state) checkDirs(tasks []*views.Task, files []*views.File) error {
 		byID[f.GetId()] = f
 	}
 	for _, t := range tasks {
-		fsImg := s.d.FileFor("FS", uint64(t.GetPid()))
-		if fsImg == nil {
+		fe := s.fs[t.GetPid()]
+		if fe == nil {
 			continue
 		}
-		m, err := fsImg.First()
-		if err != nil {
-			return err
-		}
-		fe, ok := m.(*images.FsEntry)
-		if !ok {
-			return fmt.Errorf("%s: not an fs image", fsImg.Name)
-		}
+		fsImg := s.d.FileFor("FS", uint64(t.GetPid()))
 		for _, d := range []struct {
 			what string
 			id   uint32
@@ -473,11 +441,10 @@ func unixPath(sk *views.Socket) string {
 	if usk == nil {
 		return ""
 	}
-	name := usk.GetName()
-	if len(name) == 0 || name[0] == 0 {
-		return ""
+	p := model.UnixName(usk.GetName())
+	if p == "" || strings.HasPrefix(p, "@") {
+		return "" // unnamed or abstract
 	}
-	p := strings.TrimRight(string(name), "\x00")
 	if !strings.HasPrefix(p, "/") {
 		if usk.GetNameDir() == "" {
 			return ""
@@ -563,14 +530,11 @@ func (s *state) checkFileLocks() error {
 // when the options of the restore are known, missing ones into problems.
 func (s *state) options() {
 	if _, ok := s.need["--tcp-established"]; ok {
-		if inv := s.d.File("inventory.img"); inv != nil {
-			if m, err := inv.First(); err == nil {
-				if ie, ok := m.(*images.InventoryEntry); ok && ie.NetworkLockMethod != nil {
-					method := map[uint32]string{0: "iptables", 1: "nftables", 2: "skip"}[ie.GetNetworkLockMethod()]
-					if method != "" && method != "iptables" {
-						s.need["--network-lock "+method] = "the dump locked the network with " + method
-					}
-				}
+		ie, err := model.First[*images.InventoryEntry](s.d.File("inventory.img"))
+		if err == nil && ie != nil && ie.NetworkLockMethod != nil {
+			method := map[uint32]string{0: "iptables", 1: "nftables", 2: "skip"}[ie.GetNetworkLockMethod()]
+			if method != "" && method != "iptables" {
+				s.need["--network-lock "+method] = "the dump locked the network with " + method
 			}
 		}
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/testcorpus"
-	"github.com/critq/critq/magic"
+	"github.com/critq/critq/internal/testimg"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -361,26 +361,7 @@ func BenchmarkCheck(b *testing.B) {
 // writeImage writes the messages of one kind into dir/name.
 func writeImage(t testing.TB, dir, kind, name string, msgs ...proto.Message) {
 	t.Helper()
-	k, ok := magic.ByName(kind)
-	if !ok {
-		t.Fatalf("no kind %s", kind)
-	}
-	var b bytes.Buffer
-	w, err := codec.NewWriter(&b, codec.HeaderFor(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if err := w.WriteMessage(m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testimg.Write(t, dir, name, kind, msgs...)
 }
 
 // TestSpeed100kFiles: a dump with 100,000 files entries, each opened by

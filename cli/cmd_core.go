@@ -11,6 +11,7 @@ import (
 
 	"github.com/critq/critq/elfcore"
 	"github.com/critq/critq/explore"
+	"github.com/critq/critq/internal/fileout"
 	"github.com/critq/critq/mem"
 )
 
@@ -131,29 +132,20 @@ func runCore(c *cli, args []string) error {
 	return nil
 }
 
-// writeCoreFile writes the core of p to name atomically: a temporary
-// file in the same directory, synced, then renamed.
-func writeCoreFile(w *elfcore.Writer, p *elfcore.Plan, name string) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(name), ".critq-"+filepath.Base(name)+".*")
+// writeCoreFile writes the core of p to name through package fileout (a
+// temporary file synced and renamed). Mode 0600, as the kernel writes
+// cores: they hold the process's memory.
+func writeCoreFile(w *elfcore.Writer, p *elfcore.Plan, name string) error {
+	f, err := fileout.Create(name, 0o600)
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := w.WritePlan(f, p); err != nil {
+	// The *os.File itself, so that WritePlan leaves holes where memory is zero.
+	if err := w.WritePlan(f.File, p); err != nil {
+		f.Abort()
 		return coreWriteError(p, name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return withCode(exitError, err)
-	}
-	if err := f.Close(); err != nil {
-		return withCode(exitError, err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
+	if err := f.Commit(); err != nil {
 		return withCode(exitError, err)
 	}
 	return nil

@@ -429,3 +429,24 @@ func decompress(r io.Reader, head []byte) (io.Reader, func(), error) {
 	}
 	return zr, func() { zstdPool.Put(zr) }, nil
 }
+
+// FromArchive reads the container fields (engine, names, ids, image,
+// times, pod, annotations, mounts, networks) of a checkpoint archive that
+// package dump has already opened, from the root members it keeps: no
+// second pass over the archive. Sizes, processes and rootfs-diff.tar are
+// not filled (Processes and RootfsFiles are -1); Open reads those.
+func FromArchive(a *dump.Archive, path string) (*Checkpoint, error) {
+	c := &Checkpoint{Path: path, Kind: KindArchive, Processes: -1, RootfsFiles: -1}
+	files := map[string][]byte{}
+	for name := range metaFiles {
+		b, err := a.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		files[name] = b
+	}
+	return c, c.fill(files)
+}

@@ -91,56 +91,31 @@ func CheckSections(names []string) error {
 	return nil
 }
 
-// viewNames are the CEL variables Load reads.
-var viewNames = []string{"tasks", "vmas", "fds", "files", "sockets", "mounts", "pagemaps"}
-
-var viewQueries = sync.OnceValues(func() (map[string]*query.Query, error) {
-	out := map[string]*query.Query{}
-	for _, n := range viewNames {
-		q, err := query.Compile(n)
-		if err != nil {
-			return nil, err
-		}
-		out[n] = q
-	}
-	return out, nil
-})
-
 // Load returns the views of d, as the CEL variables of the same names hold
 // them. A pre-dump (no pstree.img) has its pagemaps only.
 func Load(ctx context.Context, d *query.Dump) (*views.DumpViews, error) {
-	qs, err := viewQueries()
-	if err != nil {
+	out := &views.DumpViews{Name: proto.String(d.Name())}
+	var err error
+	if out.Pagemaps, err = query.ViewList[*views.Pagemap](ctx, d, "pagemaps"); err != nil || isPreDump(d) {
+		return out, err
+	}
+	if out.Tasks, err = query.ViewList[*views.Task](ctx, d, "tasks"); err != nil {
 		return nil, err
 	}
-	out := &views.DumpViews{Name: proto.String(d.Name())}
-	full := !isPreDump(d)
-	for _, n := range viewNames {
-		if !full && n != "pagemaps" {
-			continue
-		}
-		v, err := qs[n].Eval(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		switch x := v.Value().(type) {
-		case []*views.Task:
-			out.Tasks = x
-		case []*views.Vma:
-			out.Vmas = x
-		case []*views.Fd:
-			out.Fds = x
-		case []*views.File:
-			out.Files = x
-		case []*views.Socket:
-			out.Sockets = x
-		case []*views.Mount:
-			out.Mounts = x
-		case []*views.Pagemap:
-			out.Pagemaps = x
-		default:
-			return nil, fmt.Errorf("%s: view %s is a %T", d.Name(), n, v.Value())
-		}
+	if out.Vmas, err = query.ViewList[*views.Vma](ctx, d, "vmas"); err != nil {
+		return nil, err
+	}
+	if out.Fds, err = query.ViewList[*views.Fd](ctx, d, "fds"); err != nil {
+		return nil, err
+	}
+	if out.Files, err = query.ViewList[*views.File](ctx, d, "files"); err != nil {
+		return nil, err
+	}
+	if out.Sockets, err = query.ViewList[*views.Socket](ctx, d, "sockets"); err != nil {
+		return nil, err
+	}
+	if out.Mounts, err = query.ViewList[*views.Mount](ctx, d, "mounts"); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -85,11 +85,7 @@ func (e *Explorer) selectTasks(pid uint32) ([]*Task, error) {
 func (e *Explorer) mapLine(mm *images.MmEntry, vma *images.VmaEntry, shmKeys map[uint64]uint64) MapLine {
 	st := vma.GetStatus()
 	l := MapLine{Start: hexAddr(vma.GetStart()), End: hexAddr(vma.GetEnd()), Dev: "00:00"}
-	perms := []byte(protString(vma.GetProt()) + "p")
-	if vma.GetFlags()&flagnames.MapShared != 0 {
-		perms[3] = 's'
-	}
-	l.Perms = string(perms)
+	l.Perms = flagnames.Perms(vma.GetProt(), vma.GetFlags())
 	hasFile := true
 	switch {
 	case st&flagnames.VMAAreaMemfd != 0:

@@ -236,7 +236,7 @@ func (e *Explorer) XMems() (*XMems, error) {
 			xt.Exe = e.critFile(images.FdTypes_REG, mm.GetExeFileId()).Text
 			for _, vma := range mm.GetVmas() {
 				xt.VMAs = append(xt.VMAs, XMemVMA{Start: hexAddr(vma.GetStart()), End: hexAddr(vma.GetEnd()),
-					Protection: protString(vma.GetProt()), Resource: e.critResource(vma, vid)})
+					Protection: flagnames.Prot(vma.GetProt()), Resource: e.critResource(vma, vid)})
 			}
 		}
 		v.Tasks = append(v.Tasks, xt)
@@ -249,16 +249,6 @@ func (e *Explorer) mm(t *Task) (*images.MmEntry, error) {
 		return nil, nil
 	}
 	return e.m.MM(t.PID)
-}
-
-func protString(prot uint32) string {
-	b := []byte("---")
-	for i, c := range "rwx" {
-		if prot&(1<<i) != 0 {
-			b[i] = byte(c)
-		}
-	}
-	return string(b)
 }
 
 // critResource is crit's text for what a VMA maps.

@@ -26,7 +26,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,12 +33,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/query"
+	"github.com/critq/critq/internal/fileout"
 )
 
 // Views are the views Export writes by default, in order. "pagehashes" is
@@ -155,11 +152,14 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 		return res, err
 	}
 	defer d.Close()
-	meta := dumpMeta(d, path)
+	meta, cp, err := dumpMeta(d, path)
+	if err != nil {
+		return res, err
+	}
 	id := "h" + content[:16]
 	if opts.ID == IDPath {
 		id = "p" + key
-	} else if cid := containerDumpID(d); cid != "" {
+	} else if cid := containerDumpID(cp); cid != "" {
 		id = cid
 	}
 	meta.DumpID = id
@@ -170,30 +170,26 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 		return res, err
 	}
 	res.Rows = map[string]int{}
-	var staged []staging
+	// Every view is written to a temporary file first and all are renamed
+	// into place after: a failure leaves none of them.
+	var staged []*fileout.File
 	defer func() {
-		for _, s := range staged {
-			os.Remove(s.tmp)
+		for _, f := range staged {
+			f.Abort() // nothing after Commit
 		}
 	}()
 	for _, v := range opts.Views {
 		t := tables[v]
 		dst := filepath.Join(dir, "view="+v, "dump="+id, "part-0."+opts.Format)
-		tmp, err := t.write(dst, opts.Format)
+		f, err := t.write(dst, opts.Format)
 		if err != nil {
 			return res, fmt.Errorf("%s: view %s: %w", path, v, err)
 		}
-		staged = append(staged, staging{tmp: tmp, dst: dst})
+		staged = append(staged, f)
 		res.Rows[v] = t.rows
 	}
-	for i, s := range staged {
-		if err := os.Rename(s.tmp, s.dst); err != nil {
-			return res, err
-		}
-		staged[i].tmp = ""
-	}
-	for _, s := range staged {
-		if err := syncDir(filepath.Dir(s.dst)); err != nil {
+	for _, f := range staged {
+		if err := f.Commit(); err != nil {
 			return res, err
 		}
 	}
@@ -201,8 +197,6 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 		Format: opts.Format, Views: opts.Views, Exported: time.Now().UTC().Format(time.RFC3339)}
 	return res, writeManifest(mpath, m)
 }
-
-type staging struct{ tmp, dst string }
 
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
@@ -297,70 +291,11 @@ func writeManifest(p string, m *manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, func(w io.Writer) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return fileout.WriteFile(p, 0o644, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
 }
-
-// writeFileAtomic writes a file through a synced temporary file renamed
-// into place.
-func writeFileAtomic(dst string, fill func(io.Writer) error) error {
-	tmp, err := writeTemp(dst, fill)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(dst))
-}
-
-// writeTemp writes a synced temporary file beside dst and returns its name.
-func writeTemp(dst string, fill func(io.Writer) error) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+filepath.Base(dst)+"-*")
-	if err != nil {
-		return "", err
-	}
-	err = fill(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err // some file systems cannot sync a directory: EINVAL
-	}
-	return nil
-}
-
-// queries are the compiled view queries, shared by every export.
-var queries = sync.OnceValues(func() (map[string]*query.Query, error) {
-	out := map[string]*query.Query{}
-	for _, v := range []string{"tasks", "vmas", "fds", "files", "sockets", "mounts", "pagemaps"} {
-		q, err := query.Compile(v)
-		if err != nil {
-			return nil, err
-		}
-		out[v] = q
-	}
-	return out, nil
-})

@@ -5,21 +5,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"reflect"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/critq/critq/container"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/flagnames"
 	"github.com/critq/critq/internal/annot"
+	"github.com/critq/critq/internal/fileout"
 	"github.com/critq/critq/mem"
+	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/proto/views"
 	"github.com/critq/critq/query"
@@ -27,18 +28,30 @@ import (
 
 // table is the rows of one view, ready to write.
 type table struct {
-	rows  int
-	write func(dst, format string) (tmp string, err error)
+	rows int
+	// write writes the rows to a temporary file that Commit puts at dst.
+	write func(dst, format string) (*fileout.File, error)
 }
 
 func newTable[T any](rows []T) *table {
-	return &table{rows: len(rows), write: func(dst, format string) (string, error) {
-		return writeTemp(dst, func(w io.Writer) error {
-			if format == "ndjson" {
-				return writeNDJSON(w, rows)
-			}
-			return writeParquet(w, rows)
-		})
+	return &table{rows: len(rows), write: func(dst, format string) (*fileout.File, error) {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return nil, err
+		}
+		f, err := fileout.Create(dst, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if format == "ndjson" {
+			err = writeNDJSON(f, rows)
+		} else {
+			err = writeParquet(f, rows)
+		}
+		if err != nil {
+			f.Abort()
+			return nil, err
+		}
+		return f, nil
 	}}
 }
 
@@ -63,24 +76,6 @@ func writeNDJSON[T any](w io.Writer, rows []T) error {
 		}
 	}
 	return nil
-}
-
-// viewList evaluates the view variable name on d and returns its elements.
-func viewList[M proto.Message](ctx context.Context, qd *query.Dump, name string) ([]M, error) {
-	qs, err := queries()
-	if err != nil {
-		return nil, err
-	}
-	v, err := qs[name].Eval(ctx, qd)
-	if err != nil {
-		return nil, err
-	}
-	var zero M
-	native, err := v.ConvertToNative(reflect.TypeOf([]M{}))
-	if err != nil {
-		return nil, fmt.Errorf("view %s: %v is not a list of %T", name, v.Type(), zero)
-	}
-	return native.([]M), nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -118,24 +113,6 @@ func enumName(table, field, prefix string, v uint32) string {
 
 func hexAddr(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
 
-// perms is prot and flags as /proc/PID/maps prints them.
-func perms(prot, flags uint32) string {
-	b := []byte("---p")
-	if prot&1 != 0 {
-		b[0] = 'r'
-	}
-	if prot&2 != 0 {
-		b[1] = 'w'
-	}
-	if prot&4 != 0 {
-		b[2] = 'x'
-	}
-	if flags&0x01 != 0 { // MAP_SHARED
-		b[3] = 's'
-	}
-	return string(b)
-}
-
 // buildTables reads the views of d that opts asks for.
 func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (map[string]*table, error) {
 	qd := query.NewDump(d)
@@ -147,12 +124,12 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 	var pms []*views.Pagemap
 	if want["pagemaps"] || want["vmas"] || want["pagehashes"] {
 		var err error
-		if pms, err = viewList[*views.Pagemap](ctx, qd, "pagemaps"); err != nil {
+		if pms, err = query.ViewList[*views.Pagemap](ctx, qd, "pagemaps"); err != nil {
 			return nil, err
 		}
 	}
 	if want["tasks"] || want["threads"] {
-		ts, err := viewList[*views.Task](ctx, qd, "tasks")
+		ts, err := query.ViewList[*views.Task](ctx, qd, "tasks")
 		if err != nil {
 			return nil, err
 		}
@@ -168,14 +145,14 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 		}
 	}
 	if want["vmas"] {
-		vs, err := viewList[*views.Vma](ctx, qd, "vmas")
+		vs, err := query.ViewList[*views.Vma](ctx, qd, "vmas")
 		if err != nil {
 			return nil, err
 		}
 		out["vmas"] = newTable(vmaRows(meta, vs, pms))
 	}
 	if want["fds"] {
-		fs, err := viewList[*views.Fd](ctx, qd, "fds")
+		fs, err := query.ViewList[*views.Fd](ctx, qd, "fds")
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +169,7 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 		out["fds"] = newTable(rows)
 	}
 	if want["files"] {
-		fs, err := viewList[*views.File](ctx, qd, "files")
+		fs, err := query.ViewList[*views.File](ctx, qd, "files")
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +187,7 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 		out["files"] = newTable(rows)
 	}
 	if want["sockets"] {
-		ss, err := viewList[*views.Socket](ctx, qd, "sockets")
+		ss, err := query.ViewList[*views.Socket](ctx, qd, "sockets")
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +205,7 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 		out["sockets"] = newTable(rows)
 	}
 	if want["mounts"] {
-		ms, err := viewList[*views.Mount](ctx, qd, "mounts")
+		ms, err := query.ViewList[*views.Mount](ctx, qd, "mounts")
 		if err != nil {
 			return nil, err
 		}
@@ -308,18 +285,13 @@ func threadRows(d *dump.Dump, meta Dump, ts []*views.Task) ([]ThreadRow, error) 
 	for _, t := range ts {
 		for _, tid := range t.GetThreads() {
 			r := ThreadRow{Dump: meta, PID: t.GetPid(), TID: tid}
-			f := d.FileFor("CORE", uint64(tid))
-			if f == nil {
-				rows = append(rows, r)
-				continue
-			}
-			m, err := f.First()
+			c, err := model.First[*images.CoreEntry](d.FileFor("CORE", uint64(tid)))
 			if err != nil {
 				return nil, err
 			}
-			c, ok := m.(*images.CoreEntry)
-			if !ok {
-				return nil, fmt.Errorf("%s: not a core image (%s)", f.Name, m.ProtoReflect().Descriptor().Name())
+			if c == nil {
+				rows = append(rows, r)
+				continue
 			}
 			th := c.GetThreadCore()
 			switch {
@@ -366,7 +338,7 @@ func vmaRows(meta Dump, vs []*views.Vma, pms []*views.Pagemap) []VMARow {
 	for _, v := range vs {
 		r := VMARow{Dump: meta, PID: v.GetPid(), Start: v.GetStart(), End: v.GetEnd(), StartHex: hexAddr(v.GetStart()),
 			EndHex: hexAddr(v.GetEnd()), Size: v.GetSize(), Pgoff: v.GetPgoff(), Prot: v.GetProt(),
-			Perms: perms(v.GetProt(), v.GetFlags()), Flags: v.GetFlags(), Status: v.GetStatus(),
+			Perms: flagnames.Perms(v.GetProt(), v.GetFlags()), Flags: v.GetFlags(), Status: v.GetStatus(),
 			StatusNames: flagNames(statusNames, uint64(v.GetStatus())), Shmid: v.GetShmid(),
 			Path: optString(v.Path != nil, v.GetPath())}
 		rs := runs[v.GetPid()]
@@ -446,60 +418,40 @@ func pageHashRows(ctx context.Context, d *dump.Dump, meta Dump, pms []*views.Pag
 	return rows, nil
 }
 
-// dumpMeta fills the columns that say where rows come from.
-func dumpMeta(d *dump.Dump, path string) Dump {
+// dumpMeta fills the columns that say where rows come from: the
+// container fields as package container reads them (the same names
+// critq inspect shows), and the node from the UTS namespace image.
+func dumpMeta(d *dump.Dump, path string) (Dump, *container.Checkpoint, error) {
 	meta := Dump{DumpPath: path}
+	var cp *container.Checkpoint
 	if a := d.Archive(); a != nil {
-		var cfg struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
+		var err error
+		if cp, err = container.FromArchive(a, path); err != nil {
+			return meta, nil, err
 		}
-		if b, err := a.ReadFile("config.dump"); err == nil && json.Unmarshal(b, &cfg) == nil {
-			meta.Container = nonEmpty(cfg.Name)
-			meta.ContainerID = nonEmpty(cfg.ID)
-		}
-		var spec struct {
-			Annotations map[string]string `json:"annotations"`
-		}
-		if b, err := a.ReadFile("spec.dump"); err == nil && json.Unmarshal(b, &spec) == nil {
-			meta.Pod = nonEmpty(spec.Annotations["io.kubernetes.pod.name"])
-			meta.Namespace = nonEmpty(spec.Annotations["io.kubernetes.pod.namespace"])
-			if meta.Container == nil {
-				meta.Container = nonEmpty(spec.Annotations["io.kubernetes.container.name"])
-			}
-		}
+		meta.Container, meta.ContainerID = nonEmpty(cp.Name), nonEmpty(cp.ID)
+		meta.Pod, meta.Namespace = nonEmpty(cp.Pod), nonEmpty(cp.Namespace)
 	}
 	for _, f := range d.Kind("UTSNS") {
-		if m, err := f.First(); err == nil {
-			if u, ok := m.(*images.UtsnsEntry); ok {
-				meta.Node = nonEmpty(u.GetNodename())
-				break
-			}
+		if u, err := model.First[*images.UtsnsEntry](f); err == nil && u != nil {
+			meta.Node = nonEmpty(u.GetNodename())
+			break
 		}
 	}
-	return meta
+	return meta, cp, nil
 }
 
 // containerDumpID is the container's id (12 characters) and its checkpoint
-// time, for an archive whose config.dump has both.
-func containerDumpID(d *dump.Dump) string {
-	a := d.Archive()
-	if a == nil {
+// time, for a checkpoint that records both; "" otherwise.
+func containerDumpID(cp *container.Checkpoint) string {
+	if cp == nil || cp.ID == "" || cp.Checkpointed == nil {
 		return ""
 	}
-	var cfg struct {
-		ID           string    `json:"id"`
-		Checkpointed time.Time `json:"checkpointedTime"`
-	}
-	b, err := a.ReadFile("config.dump")
-	if err != nil || json.Unmarshal(b, &cfg) != nil || cfg.ID == "" || cfg.Checkpointed.IsZero() {
-		return ""
-	}
-	id := cfg.ID
+	id := cp.ID
 	if len(id) > 12 {
 		id = id[:12]
 	}
-	return id + "-" + cfg.Checkpointed.UTC().Format("20060102T150405Z")
+	return id + "-" + cp.Checkpointed.UTC().Format("20060102T150405Z")
 }
 
 func nonEmpty(s string) *string {

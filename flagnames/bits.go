@@ -24,3 +24,23 @@ const (
 	MapAnon      = 0x20
 	MapGrowsDown = 0x100
 )
+
+// Prot is a VMA's protection as crit x mems prints it: "r-x".
+func Prot(prot uint32) string {
+	b := []byte("---")
+	for i, c := range "rwx" {
+		if prot&(1<<i) != 0 {
+			b[i] = byte(c)
+		}
+	}
+	return string(b)
+}
+
+// Perms is a VMA's protection and sharing as /proc/PID/maps prints them:
+// "r-xp", "rw-s".
+func Perms(prot, flags uint32) string {
+	if flags&MapShared != 0 {
+		return Prot(prot) + "s"
+	}
+	return Prot(prot) + "p"
+}

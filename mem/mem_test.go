@@ -14,34 +14,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/magic"
+	"github.com/critq/critq/internal/testimg"
 	"github.com/critq/critq/mem"
 	"github.com/critq/critq/proto/images"
 )
 
-// imageBytes encodes msgs as an image of kind with critq's own writer.
+// imageBytes encodes msgs as an image of kind (see package testimg).
 func imageBytes(t testing.TB, kind string, msgs ...proto.Message) []byte {
 	t.Helper()
-	k, ok := magic.ByName(kind)
-	if !ok {
-		t.Fatalf("no kind %s", kind)
-	}
-	var b bytes.Buffer
-	w, err := codec.NewWriter(&b, codec.HeaderFor(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if err := w.WriteMessage(m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return testimg.Bytes(t, kind, msgs...)
 }
 
 // pm is a pagemap entry as a test writes it.
