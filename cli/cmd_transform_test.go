@@ -13,6 +13,7 @@ import (
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/codec/critjson"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/query"
 	"github.com/critq/critq/transform"
 )
@@ -41,25 +42,7 @@ func transformDump(t *testing.T, name string) string {
 // or proc/) to dst.
 func copyDumpFiles(t *testing.T, src, dst string) {
 	t.Helper()
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testcorpus.CopyFiles(t, src, dst)
 }
 
 // goldenDir returns the golden/ folder of the original of a test dump.

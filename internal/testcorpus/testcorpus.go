@@ -94,3 +94,28 @@ func HandMade(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, "proc"))
 	return err == nil
 }
+
+// CopyFiles copies the regular files of the dump folder src (its images,
+// not golden/ or proc/) into dst, which is made if need be.
+func CopyFiles(t testing.TB, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
