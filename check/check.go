@@ -215,6 +215,7 @@ func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, e
 			return nil, err
 		}
 	}
+	s.damaged()
 	s.options()
 	sort.SliceStable(s.rep.Problems, func(i, j int) bool {
 		a, b := s.rep.Problems[i], s.rep.Problems[j]
@@ -356,6 +357,20 @@ func (s *state) checkDirs(tasks []*views.Task, files []*views.File) error {
 		}
 	}
 	return nil
+}
+
+// damaged turns the images the views needed and the dump lacks (or has
+// damaged) into problems: CRIU reads them all at restore, and what the
+// checks could not see through them was not checked.
+func (s *state) damaged() {
+	for _, w := range s.qd.Warnings() {
+		img, _, _ := strings.Cut(w, " ")
+		if !strings.Contains(img, ".img") && img != "stats-dump" {
+			img = ""
+		}
+		s.add(Problem{Check: "images", Image: img, Blocking: true, Message: w,
+			CRIU: "restore fails: an image of the dump is missing or damaged"})
+	}
 }
 
 // ownNetNS reports whether the dump restores its own network namespace.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ func runCheck(c *cli, args []string) error {
 		rep, err := check.Run(ctx, d, host, opts)
 		d.Close()
 		if err != nil {
-			return withCode(codeOf(err), fmt.Errorf("%s: %w", p, err))
+			return withCode(codeOf(err), errors.New(namedError(p, err)))
 		}
 		rep.Dump = p
 		blocking = blocking || rep.Blocking()

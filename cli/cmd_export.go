@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,6 +26,15 @@ func init() {
 	register(&command{name: "export", summary: "write the views of dumps as Parquet tables for SQL engines", run: runExport})
 }
 
+// namedError is the text of err about the dump p, named once: most errors
+// of a dump already begin with its name.
+func namedError(p string, err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, p+":") {
+		return msg
+	}
+	return p + ": " + err.Error()
+}
+
 func runExport(c *cli, args []string) error {
 	fs := c.newFlags("export", exportUsage)
 	out := fs.String("o", "", "the output `DIR` (created if need be)")
@@ -33,6 +43,7 @@ func runExport(c *cli, args []string) error {
 	pageHashes := fs.Bool("page-hashes", false, "add the pagehashes view: the sha256 of every page held in the dump")
 	id := fs.String("id", export.IDContent, "how a dump's id is made: content (container id and checkpoint time, else a content hash) or path")
 	force := fs.Bool("force", false, "write dumps that are unchanged since the last export")
+	partial := fs.Bool("partial", false, "export a dump whose views miss images (nulls in their place, a warning each) instead of failing it")
 	jobs := fs.Int("j", 0, "export `N` dumps at once (0: the number of cores)")
 	quiet := fs.Bool("q", false, "do not print a line per dump")
 	pos, err := parse(fs, args)
@@ -45,7 +56,7 @@ func runExport(c *cli, args []string) error {
 	if *out == "" || len(pos) == 0 {
 		return usageErrorf("export: %s", firstLine(exportUsage))
 	}
-	opts := export.Options{Format: *format, PageHashes: *pageHashes, ID: *id, Force: *force}
+	opts := export.Options{Format: *format, PageHashes: *pageHashes, ID: *id, Force: *force, Partial: *partial}
 	if *viewList != "" {
 		opts.Views = strings.Split(*viewList, ",")
 	}
@@ -98,11 +109,19 @@ func runExport(c *cli, args []string) error {
 			return withCode(exitError, fmt.Errorf("export: %w", context.Cause(ctx)))
 		}
 		if r.err != nil {
-			fmt.Fprintf(c.stderr, "critq: %s: %v\n", pos[i], r.err)
+			fmt.Fprintf(c.stderr, "critq: %s\n", namedError(pos[i], r.err))
 			if first == nil {
-				first = withCode(codeOf(r.err), r.err)
+				code := codeOf(r.err)
+				var pe *export.PartialError
+				if errors.As(r.err, &pe) {
+					code = exitBadImage
+				}
+				first = withCode(code, r.err)
 			}
 			continue
+		}
+		for _, w := range r.res.Warnings {
+			fmt.Fprintf(c.stderr, "critq: warning: %s: %s\n", pos[i], w)
 		}
 		if r.res.Skipped {
 			skipped++

@@ -26,8 +26,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +39,7 @@ import (
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/fileout"
+	"github.com/critq/critq/query"
 )
 
 // Views are the views Export writes by default, in order. "pagehashes" is
@@ -65,6 +68,21 @@ type Options struct {
 	ID string
 	// Force writes a dump even when its manifest says it is unchanged.
 	Force bool
+	// Partial exports a dump whose views miss images (nulls where the
+	// values would be; Result.Warnings says which); without it such a dump
+	// is a *PartialError and nothing of it is written.
+	Partial bool
+}
+
+// PartialError is a dump whose views need images it does not have, or
+// has damaged.
+type PartialError struct {
+	Dump     string
+	Warnings []string // one line an image, as query.Dump.Warnings
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%s: %s (--partial exports it anyway)", e.Dump, strings.Join(e.Warnings, "; "))
 }
 
 // Validate checks the options and fills in their defaults.
@@ -97,10 +115,11 @@ func (o *Options) Validate() error {
 
 // Result says what Export did with one dump.
 type Result struct {
-	Path    string
-	ID      string
-	Skipped bool           // unchanged since the last export
-	Rows    map[string]int // rows written per view
+	Path     string
+	ID       string
+	Skipped  bool           // unchanged since the last export
+	Rows     map[string]int // rows written per view
+	Warnings []string       // images missing or damaged, with Options.Partial
 }
 
 // manifest is what DIR/_critq/dumps/KEY.json records of an exported dump.
@@ -123,7 +142,7 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 	}
 	sig, err := signature(path)
 	if err != nil {
-		return res, err
+		return res, dumpError(path, err)
 	}
 	key := hashString(absPath(path))[:16]
 	mpath := filepath.Join(dir, "_critq", "dumps", key+".json")
@@ -138,7 +157,7 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 	}
 	content, err := contentHash(path)
 	if err != nil {
-		return res, err
+		return res, dumpError(path, err)
 	}
 	if same(old) && old.ContentHash == content {
 		// Touched but unchanged: record the new signature, write nothing else.
@@ -149,7 +168,7 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 
 	d, err := dump.OpenAny(path, dump.ArchiveOptions{SpoolPages: true})
 	if err != nil {
-		return res, err
+		return res, dumpError(path, err)
 	}
 	defer d.Close()
 	meta, cp, err := dumpMeta(d, path)
@@ -165,9 +184,13 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 	meta.DumpID = id
 	res.ID = id
 
-	tables, err := buildTables(ctx, d, meta, opts)
+	tables, warnings, err := buildTables(ctx, d, meta, opts)
 	if err != nil {
 		return res, err
+	}
+	res.Warnings = warnings
+	if len(warnings) > 0 && !opts.Partial {
+		return res, &PartialError{Dump: path, Warnings: warnings}
 	}
 	res.Rows = map[string]int{}
 	// Every view is written to a temporary file first and all are renamed
@@ -196,6 +219,20 @@ func Export(ctx context.Context, path, dir string, opts Options) (Result, error)
 	m := &manifest{Path: path, ID: id, Signature: sig, ContentHash: content, SchemaVersion: SchemaVersion,
 		Format: opts.Format, Views: opts.Views, Exported: time.Now().UTC().Format(time.RFC3339)}
 	return res, writeManifest(mpath, m)
+}
+
+// dumpError is an error reading the dump at path, as a *query.DumpError
+// (a bad or unreadable dump, not a failure of the export), named once.
+func dumpError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		err = pe.Err
+	}
+	var de *query.DumpError
+	if errors.As(err, &de) {
+		return err
+	}
+	return &query.DumpError{Dump: path, Err: err}
 }
 
 func absPath(p string) string {

@@ -3,6 +3,7 @@ package export_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -106,6 +107,18 @@ func TestExportMatchesViews(t *testing.T) {
 			}
 			if r.StartHex != fmt.Sprintf("0x%x", r.Start) {
 				t.Errorf("start_hex %s for 0x%x", r.StartHex, r.Start)
+			}
+		}
+		// Command lines, which the tasks view fills only when named.
+		tq, _ := query.Compile(`tasks.map(t, t.cmdline.join("\x00"))`)
+		tv, err := tq.Eval(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks := readParquet[export.TaskRow](t, filepath.Join(dir, "view=tasks", "dump="+res.ID, "part-0.parquet"))
+		for i, c := range tv.Value().([]ref.Val) {
+			if i >= len(tasks) || strings.Join(tasks[i].Cmdline, "\x00") != c.Value().(string) {
+				t.Errorf("%s: task %d: command line read back differs from %q", p, i, c.Value())
 			}
 		}
 		if len(got) != len(want) {
@@ -250,6 +263,34 @@ func TestExportFailureLeavesNothing(t *testing.T) {
 	}
 	if fs := files(t, out); len(fs) != 0 {
 		t.Errorf("files left behind: %v", fs)
+	}
+}
+
+// TestExportPartial: a dump whose pages image is cut short holds command
+// lines that cannot be read; export refuses it, naming the image, unless
+// Partial, which writes it with the reason in mem_error.
+func TestExportPartial(t *testing.T) {
+	dir := t.TempDir()
+	testcorpus.CopyFiles(t, filepath.Join(testcorpus.Testdata(t), "sleep-plain"), dir)
+	if err := os.Truncate(filepath.Join(dir, "pages-1.img"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	_, err := export.Export(context.Background(), dir, out, export.Options{Views: []string{"tasks"}})
+	var pe *export.PartialError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "pages-1.img") {
+		t.Fatalf("a cut pages image: %v", err)
+	}
+	if fs := files(t, out); len(fs) != 0 {
+		t.Errorf("files written for a refused dump: %v", fs)
+	}
+	r, err := export.Export(context.Background(), dir, out, export.Options{Views: []string{"tasks"}, Partial: true})
+	if err != nil || len(r.Warnings) == 0 {
+		t.Fatalf("Partial: %v, warnings %q", err, r.Warnings)
+	}
+	rows := readParquet[export.TaskRow](t, filepath.Join(out, "view=tasks", "dump="+r.ID, "part-0.parquet"))
+	if len(rows) != 1 || rows[0].MemError == nil || !strings.Contains(*rows[0].MemError, "pages-1.img") || len(rows[0].Cmdline) != 0 {
+		t.Errorf("rows %+v", rows)
 	}
 }
 

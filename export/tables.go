@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -113,9 +115,18 @@ func enumName(table, field, prefix string, v uint32) string {
 
 func hexAddr(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
 
-// buildTables reads the views of d that opts asks for.
-func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (map[string]*table, error) {
+// buildTables reads the views of d that opts asks for, and says which
+// images they needed and did not have (query.Dump.Warnings).
+func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (map[string]*table, []string, error) {
 	qd := query.NewDump(d)
+	out, err := readTables(ctx, qd, d, meta, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, qd.Warnings(), nil
+}
+
+func readTables(ctx context.Context, qd *query.Dump, d *dump.Dump, meta Dump, opts Options) (map[string]*table, error) {
 	want := map[string]bool{}
 	for _, v := range opts.Views {
 		want[v] = true
@@ -134,7 +145,11 @@ func buildTables(ctx context.Context, d *dump.Dump, meta Dump, opts Options) (ma
 			return nil, err
 		}
 		if want["tasks"] {
-			out["tasks"] = newTable(taskRows(meta, ts))
+			mem, err := taskMemory(ctx, qd)
+			if err != nil {
+				return nil, err
+			}
+			out["tasks"] = newTable(taskRows(meta, ts, mem))
 		}
 		if want["threads"] {
 			rows, err := threadRows(d, meta, ts)
@@ -261,14 +276,45 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func taskRows(meta Dump, ts []*views.Task) []TaskRow {
+// memoryQuery reads what the tasks view fills only when a query names it:
+// each task's command line, and why it could not be read.
+var memoryQuery = sync.OnceValues(func() (*query.Query, error) {
+	return query.Compile(`tasks.map(t, [t.cmdline, has(t.mem_error) ? [t.mem_error] : []])`)
+})
+
+// taskMemory returns, per task in tree order, its command line and the
+// error of reading it ("" when read).
+func taskMemory(ctx context.Context, qd *query.Dump) ([][][]string, error) {
+	q, err := memoryQuery()
+	if err != nil {
+		return nil, err
+	}
+	v, err := q.Eval(ctx, qd)
+	if err != nil {
+		return nil, err
+	}
+	native, err := v.ConvertToNative(reflect.TypeOf([][][]string{}))
+	if err != nil {
+		return nil, err
+	}
+	return native.([][][]string), nil
+}
+
+// taskRows makes the rows of the tasks view; mem is taskMemory's answer.
+func taskRows(meta Dump, ts []*views.Task, mem [][][]string) []TaskRow {
 	rows := make([]TaskRow, 0, len(ts))
-	for _, t := range ts {
+	for i, t := range ts {
 		r := TaskRow{Dump: meta, PID: t.GetPid(), PPID: t.GetPpid(), PGID: t.GetPgid(), SID: t.GetSid(), Depth: t.GetDepth(),
 			Comm: optString(t.Comm != nil, t.GetComm()), ExitCode: optU32(t.ExitCode != nil, t.GetExitCode()),
 			Exe: optString(t.Exe != nil, t.GetExe()), Cwd: optString(t.Cwd != nil, t.GetCwd()),
 			Root: optString(t.Root != nil, t.GetRoot()), Threads: nonNil(t.GetThreads()), Children: nonNil(t.GetChildren()),
-			Cmdline: nonNil(t.GetCmdline()), MemError: optString(t.MemError != nil, t.GetMemError())}
+			Cmdline: []string{}}
+		if i < len(mem) {
+			r.Cmdline = nonNil(mem[i][0])
+			if len(mem[i][1]) > 0 {
+				r.MemError = &mem[i][1][0]
+			}
+		}
 		if t.State != nil {
 			r.State = ptr(enumName("gen", "task_state", "", t.GetState()))
 		}
