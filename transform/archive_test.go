@@ -1,0 +1,152 @@
+package transform_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/critq/critq/dump"
+	"github.com/critq/critq/transform"
+)
+
+// gzArchive packs the testdata dump name as a gzip checkpoint archive in
+// a new folder and returns its path.
+func gzArchive(t *testing.T, name string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, _ := dump.Compress(&buf, dump.Gzip)
+	if err := dump.WriteArchive(zw, os.DirFS(filepath.Join("../testdata/dumps", name)), map[string][]byte{"config.dump": []byte("{}")}, "MANIFEST.txt"); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "ck.tar.gz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func openArchive(t *testing.T, p string) *dump.Archive {
+	t.Helper()
+	a, err := dump.OpenArchive(p, dump.ArchiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// listing names the files of a folder.
+func listing(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}
+
+// TestWriteArchiveFails: a write that fails half-way (an image the
+// archive lacks is found at the end of the pass) leaves nothing: no
+// output, no temporary file.
+func TestWriteArchiveFails(t *testing.T) {
+	p := gzArchive(t, "sleep-plain")
+	a := openArchive(t, p)
+	plan := renamePlan(t, p)
+	plan.Images["pstree-2.img"] = plan.Images["pstree.img"]
+	out := filepath.Join(t.TempDir(), "out.tar.gz")
+	err := transform.WriteArchive(a, out, plan, dump.Zstd)
+	if err == nil || !strings.Contains(err.Error(), "no member checkpoint/pstree-2.img") {
+		t.Errorf("WriteArchive with an image the archive lacks: %v", err)
+	}
+	if got := listing(t, filepath.Dir(out)); got != "" {
+		t.Errorf("a failed WriteArchive left %s", got)
+	}
+	// The same without the bad image writes a zstd archive with the
+	// new images.
+	delete(plan.Images, "pstree-2.img")
+	if err := transform.WriteArchive(a, out, plan, dump.Zstd); err != nil {
+		t.Fatal(err)
+	}
+	b := openArchive(t, out)
+	if b.Compression() != dump.Zstd {
+		t.Errorf("written as %v", b.Compression())
+	}
+	for name, want := range plan.Images {
+		if got, err := b.ReadFile(b.MemberOf(name)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s in the new archive: %v", name, err)
+		}
+	}
+}
+
+// TestArchiveInPlaceSteps stops an in-place run on an archive at each of
+// its steps (a panic, in process; cli's TestTransformArchiveKilled kills
+// a real process): the archive is whole, old or new, at every step, and
+// after Recover it is old (no journal was written) or new (it was), with
+// its backup, and nothing else is left beside it.
+func TestArchiveInPlaceSteps(t *testing.T) {
+	base := gzArchive(t, "sleep-plain")
+	old, _ := os.ReadFile(base)
+	var steps []string
+	full := func() []byte {
+		p := filepath.Join(t.TempDir(), "ck.tar.gz")
+		os.WriteFile(p, old, 0o600)
+		if err := transform.ApplyArchiveInPlace(openArchive(t, p), renamePlan(t, p), transform.InPlaceOptions{Step: func(s string) { steps = append(steps, s) }}); err != nil {
+			t.Fatal(err)
+		}
+		if got := listing(t, filepath.Dir(p)); got != "ck.tar.gz ck.tar.gz.orig" {
+			t.Errorf("after a run: %s", got)
+		}
+		b, _ := os.ReadFile(p)
+		return b
+	}()
+	if want := "write ck.tar.gz,journal,backup ck.tar.gz,rename ck.tar.gz,finish"; strings.Join(steps, ",") != want {
+		t.Errorf("steps %q, want %s", steps, want)
+	}
+	for n := range steps {
+		p := filepath.Join(t.TempDir(), "ck.tar.gz")
+		os.WriteFile(p, old, 0o600)
+		func() {
+			defer func() { _ = recover() }()
+			i := 0
+			transform.ApplyArchiveInPlace(openArchive(t, p), renamePlan(t, p), transform.InPlaceOptions{Step: func(string) {
+				if i == n {
+					panic("stop")
+				}
+				i++
+			}})
+		}()
+		now, _ := os.ReadFile(p)
+		if !bytes.Equal(now, old) && !bytes.Equal(now, full) {
+			t.Fatalf("stopped at %s: the archive is neither old nor new", steps[n])
+		}
+		st, err := transform.Status(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dump.OpenArchive(p, dump.ArchiveOptions{}); (st == transform.Interrupted) != errors.Is(err, dump.ErrInterrupted) {
+			t.Errorf("stopped at %s (%v): OpenArchive: %v", steps[n], st, err)
+		}
+		if _, err := transform.Recover(p); err != nil {
+			t.Fatal(err)
+		}
+		now, _ = os.ReadFile(p)
+		orig, _ := os.ReadFile(p + ".orig")
+		switch {
+		case st == transform.Interrupted && (!bytes.Equal(now, full) || !bytes.Equal(orig, old)):
+			t.Errorf("stopped at %s past the commit point: after Recover the archive is not the new one with its backup", steps[n])
+		case st != transform.Interrupted && !bytes.Equal(now, old):
+			t.Errorf("stopped at %s before the commit point: after Recover the archive is not the old one", steps[n])
+		}
+		if got, want := listing(t, filepath.Dir(p)), map[bool]string{true: "ck.tar.gz ck.tar.gz.orig", false: "ck.tar.gz"}[st == transform.Interrupted]; got != want {
+			t.Errorf("stopped at %s: after Recover the folder holds %s, want %s", steps[n], got, want)
+		}
+	}
+}
