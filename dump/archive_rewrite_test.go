@@ -3,6 +3,7 @@ package dump_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"io"
 	"os"
 	"os/exec"
@@ -201,6 +202,24 @@ func TestArchiveRewriteGNUTar(t *testing.T) {
 	if after != want {
 		t.Errorf("tar -tv of the new archive:\n%s\nwant\n%s", after, want)
 	}
+	// Raw bytes: all before the core's header and all after its data is
+	// the old tar's, and its header block differs only in the size and
+	// checksum fields.
+	oldTar, newTar := gunzip(t, p), gunzip(t, out)
+	ohs, ods, oend := span(t, oldTar, "checkpoint/core-19635.img")
+	nhs, nds, nend := span(t, newTar, "checkpoint/core-19635.img")
+	if ohs != nhs || !bytes.Equal(oldTar[:ohs], newTar[:nhs]) || !bytes.Equal(oldTar[oend:], newTar[nend:]) {
+		t.Errorf("bytes outside the rewritten member differ")
+	}
+	oh, nh := oldTar[ohs:ods], newTar[nhs:nds]
+	if len(oh) != 512 || len(nh) != 512 {
+		t.Fatalf("header blocks of %d and %d bytes", len(oh), len(nh))
+	}
+	for i := range oh {
+		if oh[i] != nh[i] && !(i >= 124 && i < 136 || i >= 148 && i < 156) {
+			t.Errorf("header byte %d changed: %q -> %q", i, oh[i], nh[i])
+		}
+	}
 	x := filepath.Join(dir, "x")
 	os.Mkdir(x, 0o755)
 	run("-xzf", out, "-C", x)
@@ -212,5 +231,46 @@ func TestArchiveRewriteGNUTar(t *testing.T) {
 		if g, err := os.ReadFile(filepath.Join(x, name)); err != nil || !bytes.Equal(g, w) {
 			t.Errorf("%s extracted from the new archive: %d bytes (%v), want %d", name, len(g), err, len(w))
 		}
+	}
+}
+
+// gunzip returns the tar inside the gzip file p.
+func gunzip(t *testing.T, p string) []byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// span returns where the member name of tar b has its header blocks
+// (from hs), its data (from ds) and where its padded data ends.
+func span(t *testing.T, b []byte, name string) (hs, ds, end int) {
+	t.Helper()
+	br := bytes.NewReader(b)
+	tr := tar.NewReader(br)
+	prevEnd := 0
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no %s in the tar: %v", name, err)
+		}
+		pos := len(b) - br.Len()
+		n, _ := io.Copy(io.Discard, tr)
+		end := pos + int(n+511)/512*512
+		if h.Name == name {
+			return prevEnd, pos, end
+		}
+		prevEnd = end
 	}
 }
