@@ -61,7 +61,8 @@ type ArchiveOptions struct {
 // absolute path, "..") and links are refused.
 //
 // An Archive is an fs.FS of the members it keeps. Close removes the
-// temporary folder.
+// temporary folder. Rewrite writes it again with the data of some members
+// replaced (package transform's archive output).
 type Archive struct {
 	path string
 	opts ArchiveOptions

@@ -150,3 +150,27 @@ func TestArchiveInPlaceSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteDirLeavesNothing: a WriteDir that fails half-way (a file of
+// the dump cannot be read) removes the folder it made, and empties the
+// empty folder it was given.
+func TestWriteDirLeavesNothing(t *testing.T) {
+	src := copyDump(t, "sleep-plain")
+	if err := os.Symlink("nowhere", filepath.Join(src, "zz-dangling")); err != nil {
+		t.Fatal(err)
+	}
+	p := renamePlan(t, src)
+	parent := t.TempDir()
+	if err := transform.WriteDir(src, filepath.Join(parent, "out"), p, transform.WriteOptions{}); err == nil {
+		t.Fatal("WriteDir copied a dangling link")
+	}
+	if got := listing(t, parent); got != "" {
+		t.Errorf("a failed WriteDir left %s", got)
+	}
+	if err := transform.WriteDir(src, parent, p, transform.WriteOptions{}); err == nil {
+		t.Fatal("WriteDir copied a dangling link")
+	}
+	if got := listing(t, parent); got != "" {
+		t.Errorf("a failed WriteDir into an empty folder left %s", got)
+	}
+}
