@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/critq/critq/internal/fileout"
 )
 
 // The write side of checkpoint archives: a new archive is the old one with
@@ -80,11 +82,14 @@ type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
-// ArchiveJournal is the file beside the archive at p that an in-place
-// transform of it (package transform) keeps from its commit point until
-// the new archive has replaced the old; OpenArchive refuses an archive
-// that has one (ErrInterrupted).
+// ArchiveJournal is the file beside the archive at p (p's symbolic
+// links followed) that an in-place transform of it (package transform)
+// keeps from its commit point until the new archive has replaced the old;
+// OpenArchive refuses an archive that has one (ErrInterrupted).
 func ArchiveJournal(p string) string {
+	if r, err := fileout.Resolve(p); err == nil {
+		p = r
+	}
 	return filepath.Join(filepath.Dir(p), filepath.Base(p)+"."+JournalName)
 }
 

@@ -92,7 +92,11 @@ func archiveTemp(path string) string { return tempName(path) }
 // old one as NAME.orig unless o.NoBackup. It holds o.Lock (or a lock it
 // takes) to the end; the lock then holds the new archive.
 func ApplyArchiveInPlace(a *dump.Archive, p *Plan, o InPlaceOptions) error {
-	path := a.Path()
+	// A link stays a link: the archive it leads to is replaced.
+	path, err := fileout.Resolve(a.Path())
+	if err != nil {
+		return err
+	}
 	lock := o.Lock
 	if lock == nil {
 		l, err := LockDump(path, DefaultLockWait, nil)
@@ -211,6 +215,10 @@ func rollForwardArchive(path string, lock *Lock, o *InPlaceOptions) error {
 
 // archiveStatus is Status for an archive.
 func archiveStatus(path string) (State, error) {
+	path, err := fileout.Resolve(path)
+	if err != nil {
+		return Clean, err
+	}
 	if _, err := os.Lstat(dump.ArchiveJournal(path)); err == nil {
 		return Interrupted, nil
 	}
@@ -240,6 +248,10 @@ func globEscape(s string) string {
 
 // recoverArchive is RecoverWith for an archive.
 func recoverArchive(path string, lock *Lock) (State, error) {
+	path, err := fileout.Resolve(path)
+	if err != nil {
+		return Clean, err
+	}
 	st, err := archiveStatus(path)
 	if err != nil {
 		return st, err

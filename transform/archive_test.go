@@ -174,3 +174,29 @@ func TestWriteDirLeavesNothing(t *testing.T) {
 		t.Errorf("a failed WriteDir into an empty folder left %s", got)
 	}
 }
+
+// TestArchiveInPlaceThroughLink: an archive named by a symbolic link is
+// replaced where it is, with its backup beside it; the link stays.
+func TestArchiveInPlaceThroughLink(t *testing.T) {
+	target := gzArchive(t, "sleep-plain")
+	old, _ := os.ReadFile(target)
+	link := filepath.Join(t.TempDir(), "link.tar.gz")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := transform.ApplyArchiveInPlace(openArchive(t, link), renamePlan(t, link), transform.InPlaceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link is no longer a link: %v", err)
+	}
+	if b, _ := os.ReadFile(target + ".orig"); !bytes.Equal(b, old) {
+		t.Error("no backup of the old archive beside it")
+	}
+	if b, _ := os.ReadFile(link); bytes.Equal(b, old) {
+		t.Error("the archive was not replaced")
+	}
+	if got := listing(t, filepath.Dir(link)); got != "link.tar.gz" {
+		t.Errorf("beside the link: %s", got)
+	}
+}
