@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/transform"
@@ -199,4 +200,40 @@ func TestArchiveInPlaceThroughLink(t *testing.T) {
 	if got := listing(t, filepath.Dir(link)); got != "link.tar.gz" {
 		t.Errorf("beside the link: %s", got)
 	}
+}
+
+// TestArchiveLockFollows: a writer waiting for the lock of an archive
+// that an in-place run replaces ends up holding the lock of the new
+// archive, not of the old file the run renamed away: while it holds it,
+// nobody else takes it.
+func TestArchiveLockFollows(t *testing.T) {
+	p := gzArchive(t, "sleep-plain")
+	l, err := transform.LockDump(p, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *transform.Lock)
+	go func() {
+		w, err := transform.LockDump(p, 10*time.Second, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- w
+	}()
+	time.Sleep(50 * time.Millisecond) // the waiter has opened the old archive
+	if err := transform.ApplyArchiveInPlace(openArchive(t, p), renamePlan(t, p), transform.InPlaceOptions{Lock: l, NoBackup: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transform.LockDump(p, 0, nil); !errors.Is(err, transform.ErrLocked) {
+		t.Errorf("the new archive is not locked during the run's end: %v", err)
+	}
+	l.Unlock()
+	w := <-got
+	if w == nil {
+		t.FailNow()
+	}
+	if _, err := transform.LockDump(p, 0, nil); !errors.Is(err, transform.ErrLocked) {
+		t.Errorf("the waiter does not hold the lock of the new archive: %v", err)
+	}
+	w.Unlock()
 }
