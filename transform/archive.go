@@ -229,16 +229,19 @@ func archiveStatus(path string) (State, error) {
 }
 
 // archiveLeftovers lists the temporary files of runs on the archive at
-// path killed before their commit point: T, and the temporary file
-// package fileout writes T through.
+// path killed before their commit point: T, and the temporary files
+// package fileout writes T and the journal through.
 func archiveLeftovers(path string) []string {
 	tmp := archiveTemp(path)
 	var out []string
 	if exists(tmp) {
 		out = append(out, tmp)
 	}
-	inner, _ := filepath.Glob(filepath.Join(filepath.Dir(tmp), fileout.TempPrefix+globEscape(filepath.Base(tmp))+".*"))
-	return append(out, inner...)
+	for _, p := range []string{tmp, dump.ArchiveJournal(path)} {
+		inner, _ := filepath.Glob(filepath.Join(filepath.Dir(p), fileout.TempPrefix+globEscape(filepath.Base(p))+".*"))
+		out = append(out, inner...)
+	}
+	return out
 }
 
 func globEscape(s string) string {

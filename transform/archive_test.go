@@ -237,3 +237,27 @@ func TestArchiveLockFollows(t *testing.T) {
 	}
 	w.Unlock()
 }
+
+// TestArchiveLeftovers: the temporary files a run killed before its
+// commit point leaves (the new archive, and the temporary files package
+// fileout writes it and the journal through) make the archive's state
+// Leftovers, and Recover removes them all and only them.
+func TestArchiveLeftovers(t *testing.T) {
+	p := gzArchive(t, "sleep-plain")
+	dir := filepath.Dir(p)
+	others := []string{".critq-new.ck.tar", "ck.tar.gz.orig", ".critq-new.x.ck.tar.gz"}
+	for _, n := range append([]string{".critq-new.ck.tar.gz", ".critq-new..critq-new.ck.tar.gz.123", ".critq-new.ck.tar.gz.critq-transform.journal.456"}, others...) {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := transform.Status(p); st != transform.Leftovers || err != nil {
+		t.Errorf("Status = %v, %v", st, err)
+	}
+	if st, err := transform.Recover(p); st != transform.Leftovers || err != nil {
+		t.Errorf("Recover = %v, %v", st, err)
+	}
+	if got, want := listing(t, dir), ".critq-new.ck.tar .critq-new.x.ck.tar.gz ck.tar.gz ck.tar.gz.orig"; got != want {
+		t.Errorf("after Recover: %s, want %s", got, want)
+	}
+}
