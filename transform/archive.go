@@ -206,6 +206,7 @@ func rollForwardArchive(path string, lock *Lock, o *InPlaceOptions) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
+	lock.dropOld()
 	o.step("finish")
 	if err := os.Remove(dump.ArchiveJournal(path)); err != nil {
 		return err

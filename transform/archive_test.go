@@ -221,8 +221,23 @@ func TestArchiveLockFollows(t *testing.T) {
 		got <- w
 	}()
 	time.Sleep(50 * time.Millisecond) // the waiter has opened the old archive
-	if err := transform.ApplyArchiveInPlace(openArchive(t, p), renamePlan(t, p), transform.InPlaceOptions{Lock: l, NoBackup: true}); err != nil {
+	// Between locking the new file and renaming it, the old one is
+	// still locked (a writer that got it then would read the old archive).
+	var atRename error
+	step := func(s string) {
+		if strings.HasPrefix(s, "rename") {
+			if w, err := transform.LockDump(p, 0, nil); err == nil {
+				w.Unlock()
+			} else {
+				atRename = err
+			}
+		}
+	}
+	if err := transform.ApplyArchiveInPlace(openArchive(t, p), renamePlan(t, p), transform.InPlaceOptions{Lock: l, NoBackup: true, Step: step}); err != nil {
 		t.Fatal(err)
+	}
+	if !errors.Is(atRename, transform.ErrLocked) {
+		t.Errorf("the old archive was not locked until the rename: %v", atRename)
 	}
 	if _, err := transform.LockDump(p, 0, nil); !errors.Is(err, transform.ErrLocked) {
 		t.Errorf("the new archive is not locked during the run's end: %v", err)

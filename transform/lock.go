@@ -25,6 +25,7 @@ const DefaultLockWait = 30 * time.Second
 // Lock is an exclusive lock on a dump folder.
 type Lock struct {
 	f   *os.File
+	old *os.File // see moveTo
 	dir string
 }
 
@@ -84,6 +85,7 @@ func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
+	l.dropOld()
 	err := l.f.Close() // closing the last descriptor drops the flock
 	l.f = nil
 	return err
@@ -103,8 +105,9 @@ func (o *InPlaceOptions) lockFor(dir string) (l *Lock, release func(), err error
 }
 
 // moveTo locks the file at p, which is about to be renamed over the
-// locked archive, and drops the lock of the old one: the lock follows
-// the archive.
+// locked archive: the lock follows the archive. The old file stays locked
+// until dropOld (after the rename) or Unlock, so that a writer waiting on
+// it finds the new file in place when it gets it.
 func (l *Lock) moveTo(p string) error {
 	f, err := os.Open(p)
 	if err != nil {
@@ -118,7 +121,14 @@ func (l *Lock) moveTo(p string) error {
 		f.Close()
 		return fmt.Errorf("%s: lock: %w", p, err)
 	}
-	l.f.Close()
-	l.f = f
+	l.old, l.f = l.f, f
 	return nil
+}
+
+// dropOld releases the lock of the file moveTo moved away from.
+func (l *Lock) dropOld() {
+	if l.old != nil {
+		l.old.Close()
+		l.old = nil
+	}
 }
