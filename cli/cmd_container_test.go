@@ -3,7 +3,6 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -26,6 +25,13 @@ var testRootfsFiles = map[string]string{
 // a rootfs-diff.tar of extra members after testRootfsFiles, and returns its
 // path.
 func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
+	t.Helper()
+	return containerArchiveOf(t, "../testdata/dumps/sleep-plain", engine, dump.Gzip, extra...)
+}
+
+// containerArchiveOf is containerArchive of the dump folder dir, with
+// compression c.
+func containerArchiveOf(t *testing.T, dir, engine string, c dump.Compression, extra ...tar.Header) string {
 	t.Helper()
 	var rootfs bytes.Buffer
 	tw := tar.NewWriter(&rootfs)
@@ -65,14 +71,17 @@ func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 		root[e.Name()] = b
 	}
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := dump.WriteArchive(zw, os.DirFS("../testdata/dumps/sleep-plain"), root, "MANIFEST.txt"); err != nil {
+	zw, err := dump.Compress(&buf, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dump.WriteArchive(zw, os.DirFS(dir), root, "MANIFEST.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "checkpoint-"+engine+".tar.gz")
+	p := filepath.Join(t.TempDir(), "checkpoint-"+engine+"."+c.String())
 	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}

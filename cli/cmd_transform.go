@@ -56,6 +56,18 @@ Examples:
   critq transform --dry-run -f rules.critq DUMP -o OUT   (what -o OUT would write)
   critq transform 'ghost-file: e.with({"uid": 1000u, "extra": b"new contents"})' DUMP -o OUT
   critq transform -f rules.critq DUMP -o OUT
+  critq transform --kind files --where 'e.isk.src_port == 8080u && e.isk.dst_port == 0u'
+      --set 'isk.src_port=9090' checkpoint.tar.gz -o moved.tar.gz
+
+DUMP may be a checkpoint archive (tar, tar.gz, tar.zst). -o OUT then
+writes a new archive file, compressed as OUT's extension says (.tar,
+.tar.gz or .tgz, .tar.zst) or else as DUMP is: the rewritten images
+replace the data of their members, and every other member (its header and
+its data), the order of the members and the tar's end are copied as they
+are. --in-place replaces the archive (the old one kept as NAME.orig unless
+--no-backup) under a lock of the archive file; --recover ARCHIVE finishes
+or rolls back an interrupted run. A new archive is written to a temporary
+file, synced and renamed: on failure nothing is left behind.
 
 A rules file (-f) is a batch script (critq batch -h) of rules, one
 'rule KIND: EXPR' a line: # starts a comment, and a rule continues on the
@@ -104,9 +116,9 @@ func runTransform(c *cli, args []string) error {
 	fs.StringVar(&o.where, "where", "", "with --kind: change only the entries for which `pred` holds")
 	fs.Var(&o.sets, "set", "with --kind: set a field, `PATH=EXPR` (repeatable)")
 	fs.BoolVar(&o.drop, "drop", false, "with --kind: delete the entries")
-	fs.StringVar(&o.out, "o", "", "write the new dump to `dir` (must not exist or be empty; checked first)")
+	fs.StringVar(&o.out, "o", "", "write the new dump to `out`: a folder (must not exist or be empty; checked first), or for an archive a new archive file")
 	fs.BoolVar(&o.link, "link", false, "with -o: hard-link the untouched images instead of copying them")
-	fs.BoolVar(&o.inPlace, "in-place", false, "rewrite the dump itself (old images kept as NAME.orig)")
+	fs.BoolVar(&o.inPlace, "in-place", false, "rewrite the dump itself (old images, or the old archive, kept as NAME.orig)")
 	fs.BoolVar(&o.noBackup, "no-backup", false, "with --in-place: keep no NAME.orig")
 	fs.StringVar(&o.recover, "recover", "", "finish or roll back an interrupted --in-place run on `dump`")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing; with -o or --in-place also the files it would write")
@@ -148,7 +160,15 @@ func runTransform(c *cli, args []string) error {
 	case o.noBackup && !o.inPlace:
 		return usageErrorf("transform: --no-backup goes with --in-place")
 	}
-	if o.out != "" {
+	archive := isArchiveFile(dir)
+	if o.link && archive {
+		return usageErrorf("transform: --link goes with a dump folder: the members of an archive are copied")
+	}
+	if o.out != "" && archive {
+		if err := checkOutArchive(o.out, dir); err != nil {
+			return err
+		}
+	} else if o.out != "" {
 		if err := checkOutDir(o.out, dir); err != nil {
 			return err
 		}
@@ -178,6 +198,7 @@ func runTransform(c *cli, args []string) error {
 	if err != nil {
 		return withCode(exitBadImage, err)
 	}
+	defer d.Close()
 	c.handlesInterrupt()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -223,12 +244,21 @@ func runTransform(c *cli, args []string) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
+	if o.dryRun && archive {
+		return c.previewArchive(d.Archive(), &o, plan)
+	}
 	if o.dryRun {
 		return c.previewWrite(dir, &o, plan)
 	}
-	if o.inPlace {
-		err = transform.ApplyInPlace(dir, plan, transform.InPlaceOptions{NoBackup: o.noBackup, Lock: lock})
-	} else {
+	inPlace := transform.InPlaceOptions{NoBackup: o.noBackup, Lock: lock, Step: c.step}
+	switch {
+	case archive && o.inPlace:
+		err = transform.ApplyArchiveInPlace(d.Archive(), plan, inPlace)
+	case archive:
+		err = transform.WriteArchive(d.Archive(), o.out, plan, outCompression(o.out, d.Archive()))
+	case o.inPlace:
+		err = transform.ApplyInPlace(dir, plan, inPlace)
+	default:
 		err = transform.WriteDir(dir, o.out, plan, transform.WriteOptions{Link: o.link})
 	}
 	if err != nil {

@@ -81,6 +81,9 @@ type cli struct {
 	// onFlags, when set, sees every flag set a command makes (completion
 	// and man pages read the commands' flags through it).
 	onFlags func(*flag.FlagSet)
+	// step, when set, is called before each step of an in-place
+	// transform (tests kill the process there).
+	step func(string)
 }
 
 // command is one subcommand of critq.

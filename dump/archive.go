@@ -61,7 +61,8 @@ type ArchiveOptions struct {
 // absolute path, "..") and links are refused.
 //
 // An Archive is an fs.FS of the members it keeps. Close removes the
-// temporary folder.
+// temporary folder. Rewrite writes it again with the data of some members
+// replaced (package transform's archive output).
 type Archive struct {
 	path string
 	opts ArchiveOptions
@@ -69,6 +70,9 @@ type Archive struct {
 	size int64
 	c    io.Closer // the file OpenArchive opened, closed by Close
 	gz   bool      // compressed (gzip or zstd)
+	comp Compression
+
+	order []MemberHeader // every member of the tar, in order (see Members)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -97,7 +101,12 @@ var rootFiles = map[string]bool{"stats-dump": true, "config.dump": true, "spec.d
 	"network.status": true, "pod.options": true, "pod.dump": true, "deleted.files": true}
 
 // OpenArchive opens the archive at path. The file stays open until Close.
+// An archive beside the journal of an interrupted in-place transform
+// (ArchiveJournal) is ErrInterrupted.
 func OpenArchive(p string, opts ArchiveOptions) (*Archive, error) {
+	if _, err := os.Lstat(ArchiveJournal(p)); err == nil {
+		return nil, fmt.Errorf("%s: %w", p, ErrInterrupted)
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
@@ -126,7 +135,8 @@ func NewArchive(r io.ReaderAt, size int64, name string, opts ArchiveOptions) (*A
 	track(a)
 	var head [4]byte
 	n, _ := r.ReadAt(head[:], 0)
-	a.gz = isGzip(head[:n]) || isZstd(head[:n])
+	a.comp = compressionOf(head[:n])
+	a.gz = a.comp != Plain
 	var err error
 	if a.gz {
 		err = a.stream(opts.SpoolPages)
@@ -234,6 +244,7 @@ func (a *Archive) indexTar() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.path, err)
 		}
+		a.record(h)
 		if name == "" {
 			continue
 		}
@@ -305,6 +316,7 @@ func (a *Archive) stream(spool bool) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.path, err)
 		}
+		a.record(h)
 		if name == "" {
 			continue
 		}

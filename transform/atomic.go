@@ -57,7 +57,8 @@ type WriteOptions struct {
 // of the dump in src copied byte for byte (or hard-linked). out must not
 // exist or be empty. A "parent" link of an incremental dump is written so
 // that it still reaches the parent from out. Files are written to temporary
-// names, synced, and renamed; on failure out holds no half-written image.
+// names, synced, and renamed; on failure nothing is left: a folder out it
+// made is removed, an empty one it was given is emptied again.
 func WriteDir(src, out string, p *Plan, o WriteOptions) error {
 	if err := p.verify(); err != nil {
 		return err
@@ -70,18 +71,44 @@ func WriteDir(src, out string, p *Plan, o WriteOptions) error {
 	if fileout.Within(out, src) {
 		return fmt.Errorf("%s: the output is inside the dump %s", out, src)
 	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for name := range p.Images {
+		if _, err := os.Stat(filepath.Join(src, name)); err != nil {
+			return fmt.Errorf("%s: not in the dump", name)
+		}
+	}
+	made := false
 	if ents, err := os.ReadDir(out); err == nil && len(ents) > 0 {
 		return fmt.Errorf("%s: output directory is not empty", out)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	} else if errors.Is(err, fs.ErrNotExist) {
+		made = true
+	} else if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
+	if err := writeDir(src, out, ents, p, o); err != nil {
+		// Nothing is left behind: the folder made, or what was
+		// written in the empty one.
+		if made {
+			os.RemoveAll(out)
+		} else {
+			for _, e := range ents {
+				os.Remove(filepath.Join(out, e.Name()))
+			}
+		}
 		return err
 	}
+	return nil
+}
+
+// writeDir writes the files of WriteDir into out.
+func writeDir(src, out string, ents []fs.DirEntry, p *Plan, o WriteOptions) error {
+	var err error
 	for _, e := range ents {
 		name := e.Name()
 		srcPath, dstPath := filepath.Join(src, name), filepath.Join(out, name)
@@ -102,11 +129,6 @@ func WriteDir(src, out string, p *Plan, o WriteOptions) error {
 		}
 		if err != nil {
 			return err
-		}
-	}
-	for name := range p.Images {
-		if _, err := os.Stat(filepath.Join(src, name)); err != nil {
-			return fmt.Errorf("%s: not in the dump", name)
 		}
 	}
 	return syncDir(out)
@@ -231,7 +253,7 @@ func (o *InPlaceOptions) step(s string) {
 
 // ApplyInPlace rewrites the dump in dir with the images of p.
 func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
-	release, err := o.lockFor(dir)
+	_, release, err := o.lockFor(dir)
 	if err != nil {
 		return err
 	}
@@ -398,8 +420,12 @@ func (s State) String() string {
 	return [...]string{"clean", "interrupted", "leftovers"}[s]
 }
 
-// Status reports whether a transform of the dump in dir was interrupted.
+// Status reports whether a transform of the dump in dir (or of the
+// checkpoint archive at dir) was interrupted.
 func Status(dir string) (State, error) {
+	if isArchive(dir) {
+		return archiveStatus(dir)
+	}
 	if _, err := os.Stat(filepath.Join(dir, dump.JournalName)); err == nil {
 		return Interrupted, nil
 	}
@@ -415,6 +441,13 @@ func Status(dir string) (State, error) {
 	return Clean, nil
 }
 
+// isArchive reports whether path is a file (a checkpoint archive) rather
+// than a dump folder.
+func isArchive(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
 // Recover finishes an interrupted in-place transform (the journal was
 // written: the new dump) or removes what a run killed before its commit
 // point left (the old dump). It returns the state it found.
@@ -422,11 +455,14 @@ func Recover(dir string) (State, error) { return RecoverWith(dir, InPlaceOptions
 
 // RecoverWith is Recover under o.Lock (or a lock it takes).
 func RecoverWith(dir string, o InPlaceOptions) (State, error) {
-	release, err := o.lockFor(dir)
+	lock, release, err := o.lockFor(dir)
 	if err != nil {
 		return Clean, err
 	}
 	defer release()
+	if isArchive(dir) {
+		return recoverArchive(dir, lock)
+	}
 	st, err := Status(dir)
 	if err != nil {
 		return st, err

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testkill"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/transform"
 )
@@ -162,29 +161,12 @@ func TestInPlaceKilled(t *testing.T) {
 	if os.Getenv("CRITQ_KILL_AT") != "" {
 		return // in the child, TestKillChild does the work
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, backup := range []bool{true, false} {
 		for n := 0; ; n++ {
 			dir := copyDump(t, "sleep-plain")
 			old := snapshot(t, dir)
 			p := renamePlan(t, dir)
-			cmd := exec.Command(exe, "-test.run=^TestKillChild$")
-			cmd.Env = append(os.Environ(), "CRITQ_KILL_AT="+strconv.Itoa(n), "CRITQ_KILL_DIR="+dir, "CRITQ_KILL_BACKUP="+strconv.FormatBool(backup))
-			out, err := cmd.CombinedOutput()
-			killed := false
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-					killed = true
-				} else {
-					t.Fatalf("child: %v\n%s", err, out)
-				}
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			killed := testkill.Run(t, "TestKillChild", "CRITQ_KILL_AT="+strconv.Itoa(n), "CRITQ_KILL_DIR="+dir, "CRITQ_KILL_BACKUP="+strconv.FormatBool(backup))
 			st, err := transform.Status(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -239,17 +221,9 @@ func TestKillChild(t *testing.T) {
 	n, _ := strconv.Atoi(at)
 	dir := os.Getenv("CRITQ_KILL_DIR")
 	p := renamePlan(t, dir)
-	step := 0
 	err := transform.ApplyInPlace(dir, p, transform.InPlaceOptions{
 		NoBackup: os.Getenv("CRITQ_KILL_BACKUP") == "false",
-		Step: func(string) {
-			if step == n {
-				if p, err := os.FindProcess(os.Getpid()); err == nil {
-					p.Kill() // SIGKILL on Unix
-				}
-			}
-			step++
-		},
+		Step:     testkill.At(n),
 	})
 	if err != nil {
 		t.Fatal(err)

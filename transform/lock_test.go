@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testkill"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/transform"
 )
@@ -95,10 +95,6 @@ func TestInPlaceKilledTwoWriters(t *testing.T) {
 	if os.Getenv("CRITQ_WRITER") != "" {
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := copyDump(t, "sleep-plain")
 	old := sidUmask(t, base)
 	states := map[string]string{"old": old}
@@ -124,15 +120,10 @@ func TestInPlaceKilledTwoWriters(t *testing.T) {
 			trials++
 			dir := copyDump(t, "sleep-plain")
 			start := func(w string, kill int) *exec.Cmd {
-				cmd := exec.Command(exe, "-test.run=^TestWriterChild$")
-				cmd.Env = append(os.Environ(), "CRITQ_WRITER="+w, "CRITQ_KILL_DIR="+dir, "CRITQ_KILL_AT="+strconv.Itoa(kill))
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				return cmd
+				return testkill.Start(t, "TestWriterChild", "CRITQ_WRITER="+w, "CRITQ_KILL_DIR="+dir, "CRITQ_KILL_AT="+strconv.Itoa(kill))
 			}
 			a, b := start("A", killA), start("B", killB)
-			exitA, exitB := exitOf(a.Wait()), exitOf(b.Wait())
+			exitA, exitB := testkill.Exit(a.Wait()), testkill.Exit(b.Wait())
 			if _, err := transform.Recover(dir); err != nil {
 				t.Fatalf("kill A at %d, B at %d: Recover: %v", killA, killB, err)
 			}
@@ -160,20 +151,6 @@ func containsRune(s, r string) bool {
 	return false
 }
 
-// exitOf describes how a child ended: "0", "killed", or "failed".
-func exitOf(err error) string {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return "0"
-	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return "killed"
-		}
-	}
-	return "failed"
-}
-
 // TestWriterChild is a writer of TestInPlaceKilledTwoWriters.
 func TestWriterChild(t *testing.T) {
 	w := os.Getenv("CRITQ_WRITER")
@@ -194,13 +171,7 @@ func TestWriterChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := writerPlan(t, dir, w)
-	step := 0
-	err = transform.ApplyInPlace(dir, p, transform.InPlaceOptions{Lock: l, Step: func(string) {
-		if step == kill {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-		step++
-	}})
+	err = transform.ApplyInPlace(dir, p, transform.InPlaceOptions{Lock: l, Step: testkill.At(kill)})
 	if err != nil {
 		t.Fatal(err)
 	}
