@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,16 @@ var testRootfsFiles = map[string]string{
 // path.
 func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 	t.Helper()
+	p := filepath.Join(t.TempDir(), "checkpoint-"+engine+".tar.gz")
+	writeContainerArchive(t, "../testdata/dumps/sleep-plain", engine, p, 0, extra...)
+	return p
+}
+
+// writeContainerArchive writes the dump folder src as containerArchive
+// does, to the gzip archive p; with blob > 0 its rootfs-diff.tar ends
+// with var/lib/blob, a file of blob random (incompressible) bytes.
+func writeContainerArchive(t testing.TB, src, engine, p string, blob int, extra ...tar.Header) {
+	t.Helper()
 	var rootfs bytes.Buffer
 	tw := tar.NewWriter(&rootfs)
 	mtime := time.Date(2026, 11, 25, 8, 29, 0, 0, time.UTC)
@@ -48,6 +60,14 @@ func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 			t.Fatal(err)
 		}
 	}
+	if blob > 0 {
+		if err := tw.WriteHeader(&tar.Header{Name: "var/lib/blob", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(blob), ModTime: mtime}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(tw, rand.NewChaCha8([32]byte{}), int64(blob)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,17 +86,15 @@ func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if err := dump.WriteArchive(zw, os.DirFS("../testdata/dumps/sleep-plain"), root, "MANIFEST.txt"); err != nil {
+	if err := dump.WriteArchive(zw, os.DirFS(src), root, "MANIFEST.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "checkpoint-"+engine+".tar.gz")
 	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 func TestInspectContainer(t *testing.T) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -20,6 +21,24 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(k string) string { return env[k] }}
 	code = c.main(args)
 	return out.String(), errb.String(), code
+}
+
+// checkGolden compares got with the file golden, which update (the value
+// of the test flag named flagName) rewrites first.
+func checkGolden(t *testing.T, golden, got string, update bool, flagName string) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (-%s rewrites it):\n%s", golden, flagName, got)
+	}
 }
 
 func TestQueryCommand(t *testing.T) {
