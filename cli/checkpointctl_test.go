@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,13 +18,7 @@ import (
 // with the same value, except the ones listed in knownDifferences. It runs
 // when checkpointctl is in PATH or CRITQ_CHECKPOINTCTL names it.
 func TestCheckpointctlParity(t *testing.T) {
-	bin := os.Getenv("CRITQ_CHECKPOINTCTL")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("checkpointctl"); err != nil {
-			t.Skip("no checkpointctl in PATH (go install github.com/checkpoint-restore/checkpointctl@v1.6.0)")
-		}
-	}
+	bin := checkpointctlBin(t)
 	for _, engine := range []string{"podman", "crio", "containerd"} {
 		t.Run(engine, func(t *testing.T) {
 			a := containerArchive(t, engine)
@@ -35,7 +30,7 @@ func TestCheckpointctlParity(t *testing.T) {
 			if err := json.Unmarshal(out, &ctl); err != nil || len(ctl) != 1 {
 				t.Fatalf("checkpointctl json: %v %s", err, out)
 			}
-			cout, errb, code := runCLI(t, nil, "inspect", "--format", "json", a)
+			cout, errb, code := runCLI(t, nil, "inspect", "--ps-tree-env", "--format", "json", a)
 			if code != exitOK {
 				t.Fatalf("critq: %d %s", code, errb)
 			}
@@ -48,12 +43,84 @@ func TestCheckpointctlParity(t *testing.T) {
 	}
 }
 
-// knownDifferences are checkpointctl's fields that critq's inspect does
-// not print, and why.
-var knownDifferences = map[string]string{
-	"process_tree.environment_variables": "critq inspect has no --ps-tree-env yet; the environment is the environ(PID) CEL function and critq mem",
-	"file_descriptors.cwd":               "critq's files section lists the fds; the cwd is tasks[].fs.cwd in a query",
-	"file_descriptors.root":              "likewise tasks[].fs.root",
+// TestCheckpointctlSubtree compares inspect -p PID --ps-tree-env with
+// checkpointctl's on an archive of pipes-fifo (a parent and its child),
+// for each pid: the root of the tree, the pids under it, each one's
+// command and environment.
+func TestCheckpointctlSubtree(t *testing.T) {
+	bin := checkpointctlBin(t)
+	a := filepath.Join(t.TempDir(), "pipes-fifo.tar.gz")
+	writeContainerArchive(t, "../testdata/dumps/pipes-fifo", "podman", a, 0)
+	for _, pid := range []string{"20759", "20762"} {
+		out, err := exec.Command(bin, "inspect", "-p", pid, "--ps-tree-env", "--format", "json", a).Output()
+		if err != nil {
+			t.Fatalf("checkpointctl: %v", err)
+		}
+		var ctl []map[string]any
+		if err := json.Unmarshal(out, &ctl); err != nil || len(ctl) != 1 {
+			t.Fatalf("checkpointctl json: %v %s", err, out)
+		}
+		cout, errb, code := runCLI(t, nil, "inspect", "-p", pid, "--ps-tree-env", "--format", "json", a)
+		if code != exitOK {
+			t.Fatalf("critq: %d %s", code, errb)
+		}
+		var q map[string]any
+		if err := json.Unmarshal([]byte(cout), &q); err != nil {
+			t.Fatal(err)
+		}
+		// pid -> command and environment, walking both trees
+		type proc struct {
+			comm string
+			env  map[string]any
+			kids []float64
+		}
+		ctlProcs, qProcs := map[float64]proc{}, map[float64]proc{}
+		var walkCtl func(n map[string]any)
+		walkCtl = func(n map[string]any) {
+			p := proc{comm: n["command"].(string), env: asMap(n["environment_variables"])}
+			for _, c := range asList(n["children"]) {
+				p.kids = append(p.kids, asMap(c)["pid"].(float64))
+				walkCtl(asMap(c))
+			}
+			ctlProcs[n["pid"].(float64)] = p
+		}
+		walkCtl(asMap(ctl[0]["process_tree"]))
+		var walkQ func(n map[string]any)
+		walkQ = func(n map[string]any) {
+			p := proc{comm: n["comm"].(string), env: map[string]any{}}
+			for _, kv := range asList(n["environ"]) {
+				k, v, _ := strings.Cut(kv.(string), "=")
+				p.env[k] = v
+			}
+			for _, c := range asList(n["children"]) {
+				p.kids = append(p.kids, asMap(c)["pid"].(float64))
+				walkQ(asMap(c))
+			}
+			qProcs[n["pid"].(float64)] = p
+		}
+		procs := asList(q["processes"])
+		if len(procs) != 1 {
+			t.Fatalf("-p %s: %d roots", pid, len(procs))
+		}
+		walkQ(asMap(procs[0]))
+		if asMap(ctl[0]["process_tree"])["pid"] != asMap(procs[0])["pid"] || !reflect.DeepEqual(ctlProcs, qProcs) {
+			t.Errorf("-p %s: checkpointctl %+v, critq %+v", pid, ctlProcs, qProcs)
+		}
+	}
+}
+
+// checkpointctlBin returns checkpointctl's path (CRITQ_CHECKPOINTCTL or
+// PATH), or skips the test.
+func checkpointctlBin(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("CRITQ_CHECKPOINTCTL"); bin != "" {
+		return bin
+	}
+	bin, err := exec.LookPath("checkpointctl")
+	if err != nil {
+		t.Skip("no checkpointctl in PATH (go install github.com/checkpoint-restore/checkpointctl@v1.6.0)")
+	}
+	return bin
 }
 
 func compareCheckpointctl(t *testing.T, ctl, q map[string]any) {
@@ -153,22 +220,34 @@ func compareCheckpointctl(t *testing.T, ctl, q map[string]any) {
 	}
 	same("process_tree.cmdline", pt["cmdline"], strings.Join(args, " ")+" ") // checkpointctl keeps the last NUL as a space
 	same("process_tree.task_state", strings.ToUpper(fmt.Sprint(pt["task_state"])), p["state"])
-	if pt["environment_variables"] != nil {
-		t.Logf("process_tree.environment_variables: not compared: %s", knownDifferences["process_tree.environment_variables"])
+	// checkpointctl keeps the environment as a map (the last of equal
+	// names wins); critq as the list of NAME=value strings in order
+	env := map[string]any{}
+	for _, kv := range asList(p["environ"]) {
+		k, v, _ := strings.Cut(kv.(string), "=")
+		env[k] = v
 	}
+	if pt["environment_variables"] == nil || len(env) == 0 {
+		t.Errorf("process_tree.environment_variables: checkpointctl %v, critq %v", pt["environment_variables"], p["environ"])
+	}
+	same("process_tree.environment_variables", pt["environment_variables"], env)
 	for _, fdn := range asList(ctl["file_descriptors"]) {
 		fdn := asMap(fdn)
 		var qfds []any
+		var qtask map[string]any
 		for _, f := range asList(q["files"]) {
 			if asMap(f)["pid"] == fdn["pid"] {
-				qfds = asList(asMap(f)["fds"])
+				qtask = asMap(f)
+				qfds = asList(qtask["fds"])
 			}
 		}
 		i := 0
 		for _, of := range asList(fdn["open_files"]) {
 			of := asMap(of)
-			if of["fd"] == "cwd" || of["fd"] == "root" {
-				t.Logf("file_descriptors %v: not compared: %s", of["fd"], knownDifferences["file_descriptors."+of["fd"].(string)])
+			if fd := of["fd"]; fd == "cwd" || fd == "root" {
+				// checkpointctl's fd entries "cwd" and "root" (no type) are the
+				// task's cwd and root of critq's files section
+				same("file_descriptors."+fd.(string), of["path"], qtask[fd.(string)])
 				continue
 			}
 			if i >= len(qfds) {

@@ -2,17 +2,13 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/critq/critq/container"
-	"github.com/critq/critq/explore"
 )
 
 func init() {
@@ -166,83 +162,4 @@ func writeListTable(c *cli, rows []container.Row) error {
 			dash(r.Container), procs, container.FormatSize(r.Memory), container.FormatSize(r.Size), r.Path)
 	}
 	return withCode(exitError, tw.Flush())
-}
-
-// containerSectionHelp is the part of inspect's help about containers.
-const containerSectionHelp = `
-For a container checkpoint a Container section follows: the engine
-(Podman, CRI-O, containerd, detected from the files), container name and
-id, image name and id, runtime, created and checkpointed times, pod name,
-id, namespace and uid, the network interfaces and addresses
-(network.status), the OCI mounts of spec.dump with their sources, the
-annotations, the sizes (checkpoint, memory pages, rootfs-diff.tar), the
-files the container changed (rootfs-diff.tar: critq rootfs lists them all)
-and removed (deleted.files). A plain dump folder prints the one line
-"no container: a plain dump folder". With --format json the section is
-the "container" member of the object (null for a dump folder).
-
-`
-
-// writeView writes a view in format; inspect adds the container section
-// of the checkpoint at p.
-func (c *cli) writeView(name, p string, v explore.View, format string) error {
-	if name != "inspect" {
-		return withCode(exitError, explore.Write(c.stdout, v, format))
-	}
-	cp, err := container.Open(p, container.Options{Rootfs: true})
-	if err != nil {
-		st, serr := os.Stat(p)
-		if serr != nil || !st.IsDir() || !errors.Is(err, container.ErrNotCheckpoint) {
-			return withCode(exitBadImage, err)
-		}
-		cp = &container.Checkpoint{Path: p, Kind: container.KindDump}
-	}
-	if format == "json" {
-		return c.writeInspectJSON(v, cp)
-	}
-	if err := explore.Write(c.stdout, v, format); err != nil {
-		return withCode(exitError, err)
-	}
-	if cp.IsContainer() {
-		cp = shortRootfs(cp)
-	}
-	return withCode(exitError, cp.Text(c.stdout))
-}
-
-// inspectRootfsLines is how many members of rootfs-diff.tar the text of
-// inspect shows; critq rootfs lists them all.
-const inspectRootfsLines = 20
-
-func shortRootfs(cp *container.Checkpoint) *container.Checkpoint {
-	if len(cp.Rootfs) <= inspectRootfsLines {
-		return cp
-	}
-	short := *cp
-	short.Rootfs = cp.Rootfs[:inspectRootfsLines]
-	short.Warnings = append([]string{fmt.Sprintf("rootfs: %d more members not shown (critq rootfs %s)", len(cp.Rootfs)-inspectRootfsLines, cp.Path)}, cp.Warnings...)
-	return &short
-}
-
-// writeInspectJSON writes the inspect view's JSON object with a
-// "container" member added last: the section, or null for a dump folder.
-func (c *cli) writeInspectJSON(v explore.View, cp *container.Checkpoint) error {
-	var view, sect bytes.Buffer
-	if err := explore.Write(&view, v, "json"); err != nil {
-		return withCode(exitError, err)
-	}
-	if err := cp.JSON(&sect); err != nil {
-		return withCode(exitError, err)
-	}
-	obj := bytes.TrimRight(view.Bytes(), "\n")
-	if !bytes.HasSuffix(obj, []byte("}")) {
-		return withCode(exitError, errors.New("inspect: the view is not a JSON object"))
-	}
-	obj = bytes.TrimRight(obj[:len(obj)-1], " \n")
-	sep := ","
-	if bytes.HasSuffix(obj, []byte("{")) {
-		sep = ""
-	}
-	section := strings.ReplaceAll(strings.TrimRight(sect.String(), "\n"), "\n", "\n  ")
-	_, err := fmt.Fprintf(c.stdout, "%s%s\n  \"container\": %s\n}\n", obj, sep, section)
-	return withCode(exitError, err)
 }

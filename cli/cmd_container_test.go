@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +35,17 @@ func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 // compression c.
 func containerArchiveOf(t *testing.T, dir, engine string, c dump.Compression, extra ...tar.Header) string {
 	t.Helper()
+	p := filepath.Join(t.TempDir(), "checkpoint-"+engine+"."+c.String())
+	writeContainerArchive(t, dir, engine, p, 0, extra...)
+	return p
+}
+
+// writeContainerArchive writes the dump folder src as containerArchive
+// does, to the archive p, compressed as its name says (gzip when it does
+// not); with blob > 0 its rootfs-diff.tar ends with var/lib/blob, a file
+// of blob random (incompressible) bytes.
+func writeContainerArchive(t testing.TB, src, engine, p string, blob int, extra ...tar.Header) {
+	t.Helper()
 	var rootfs bytes.Buffer
 	tw := tar.NewWriter(&rootfs)
 	mtime := time.Date(2026, 11, 25, 8, 29, 0, 0, time.UTC)
@@ -54,6 +67,14 @@ func containerArchiveOf(t *testing.T, dir, engine string, c dump.Compression, ex
 			t.Fatal(err)
 		}
 	}
+	if blob > 0 {
+		if err := tw.WriteHeader(&tar.Header{Name: "var/lib/blob", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(blob), ModTime: mtime}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(tw, rand.NewChaCha8([32]byte{}), int64(blob)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,21 +92,23 @@ func containerArchiveOf(t *testing.T, dir, engine string, c dump.Compression, ex
 		root[e.Name()] = b
 	}
 	var buf bytes.Buffer
+	c, ok := dump.CompressionFor(p)
+	if !ok {
+		c = dump.Gzip
+	}
 	zw, err := dump.Compress(&buf, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dump.WriteArchive(zw, os.DirFS(dir), root, "MANIFEST.txt"); err != nil {
+	if err := dump.WriteArchive(zw, os.DirFS(src), root, "MANIFEST.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "checkpoint-"+engine+"."+c.String())
 	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 func TestInspectContainer(t *testing.T) {

@@ -45,19 +45,7 @@ func TestDiffGolden(t *testing.T) {
 				t.Fatalf("exit %d, want 1 (the dumps differ); stderr %s", code, stderr)
 			}
 			got := strings.ReplaceAll(stdout, root, "CORPUS")
-			golden := filepath.Join("testdata", "diff-evolve."+tc.name+".golden")
-			if *updateDiff {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s (-update-diff rewrites it):\n%s", golden, got)
-			}
+			checkGolden(t, filepath.Join("testdata", "diff-evolve."+tc.name+".golden"), got, *updateDiff, "update-diff")
 		})
 	}
 }

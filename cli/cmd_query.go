@@ -33,7 +33,10 @@ Output: pretty (crit's pretty JSON, indented; colored on a terminal unless
 NO_COLOR is set) is the default on a terminal, json (compact, crit's plain
 values) elsewhere; ndjson prints one list element per line; table prints a
 list of messages as columns; raw prints strings and bytes unquoted. With
-several dumps each result is tagged with its dump.
+several dumps each result is tagged with its dump: {"dump": D, "result": R}
+in json and pretty (one document a dump) and in ndjson (one line an
+element), a "D: " prefix in raw, and one table over all the dumps with a
+leading DUMP column in table.
 
 A result that needed an image the dump does not have (or memory on a
 damaged image) is printed with one warning line per image on stderr and
@@ -63,7 +66,7 @@ type queryFlags struct {
 	partial bool
 }
 
-func runQuery(c *cli, args []string) error {
+func runQuery(c *cli, args []string) (err error) {
 	var o queryFlags
 	fs := c.newFlags("query", queryUsage)
 	c.archiveFlags(fs)
@@ -128,6 +131,18 @@ func runQuery(c *cli, args []string) error {
 	dumps := pos[1:]
 	falsy := false
 	var partial error
+	// A table over several dumps is one table with a DUMP column: the rows
+	// are rendered as each dump is done and printed at the end (with the
+	// rows gathered so far when a dump fails).
+	var table *query.Table
+	if out.Format == query.FormatTable && len(dumps) > 1 {
+		table = out.NewTable()
+		defer func() {
+			if werr := table.Write(c.stdout); werr != nil && err == nil {
+				err = withCode(exitError, werr)
+			}
+		}()
+	}
 	for _, dir := range dumps {
 		var (
 			v    ref.Val
@@ -145,7 +160,11 @@ func runQuery(c *cli, args []string) error {
 		if len(dumps) > 1 {
 			tag = dir
 		}
-		err = out.Write(c.stdout, tag, v)
+		if table != nil {
+			err = table.Add(tag, v)
+		} else {
+			err = out.Write(c.stdout, tag, v)
+		}
 		falsy = falsy || isFalsy(v)
 		done()
 		if err != nil {

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -20,6 +22,24 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, env: func(k string) string { return env[k] }}
 	code = c.main(args)
 	return out.String(), errb.String(), code
+}
+
+// checkGolden compares got with the file golden, which update (the value
+// of the test flag named flagName) rewrites first.
+func checkGolden(t *testing.T, golden, got string, update bool, flagName string) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (-%s rewrites it):\n%s", golden, flagName, got)
+	}
 }
 
 func TestQueryCommand(t *testing.T) {
@@ -118,5 +138,49 @@ func TestQueryExecVMAs(t *testing.T) {
 				t.Errorf("%s: VMA %d: got %+v, wanted %+v", dir, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// TestQueryTableManyDumps: --format table over several dumps prints one
+// table: one header with a leading DUMP column, then the rows of each dump
+// in the order of the arguments, the same rows (dump, pid, comm) as
+// ndjson gives; a dump that fails leaves the rows of those before it
+// printed, and the exit status is its.
+func TestQueryTableManyDumps(t *testing.T) {
+	const expr = "tasks.map(t, {'pid': t.pid, 'comm': t.comm})"
+	dumps := []string{"../testdata/dumps/unix-sockets", "../testdata/dumps/sleep-plain", "../testdata/dumps/pipes-fifo"}
+	out, errb, code := runCLI(t, nil, append([]string{"--format", "table", expr}, dumps...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	nd, _, _ := runCLI(t, nil, append([]string{"--format", "ndjson", expr}, dumps...)...)
+	var want []string
+	for _, line := range strings.Split(strings.TrimSpace(nd), "\n") {
+		var r struct {
+			Dump   string
+			Result struct {
+				PID  int
+				Comm string
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%s %s %d", r.Dump, r.Result.Comm, r.Result.PID))
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if strings.Join(strings.Fields(lines[0]), " ") != "DUMP COMM PID" {
+		t.Errorf("header %q", lines[0])
+	}
+	var got []string
+	for _, l := range lines[1:] {
+		got = append(got, strings.Join(strings.Fields(l), " "))
+	}
+	if len(want) != 5 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nndjson:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	out, errb, code = runCLI(t, nil, "--format", "table", expr, dumps[1], "/nonexistent/dump", dumps[2])
+	if code != exitBadImage || !strings.Contains(errb, "/nonexistent/dump") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "sleep-plain") || strings.Contains(out, "pipes-fifo") {
+		t.Errorf("a failing dump: exit %d, stderr %q, table:\n%s", code, errb, out)
 	}
 }

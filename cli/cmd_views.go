@@ -24,8 +24,6 @@ func init() {
 			func(e *explore.Explorer, pid uint32) (explore.View, error) { return e.Fds(pid) }},
 		{"sockets", "sockets of a dump like ss -anp", socketsUsage,
 			func(e *explore.Explorer, _ uint32) (explore.View, error) { return e.Sockets() }},
-		{"inspect", "summary of a dump: processes, files, sockets, mounts, namespaces, statistics", inspectUsage,
-			func(e *explore.Explorer, _ uint32) (explore.View, error) { return e.Inspect() }},
 	} {
 		register(&command{name: v.name, summary: v.summary, run: func(c *cli, args []string) error {
 			return c.runView(v.name, v.usage, args, v.get)
@@ -78,13 +76,6 @@ queues (TCP queues from tcp-stream images, unix queues from sk-queues.img,
 a listener's backlog as its Send-Q), local and peer address:port, and the
 tasks that hold it.
 ` + dumpArgHelp
-
-const inspectUsage = `usage: critq inspect [--format text|json] DUMP
-
-Prints a summary tree like checkpointctl inspect: the process tree with
-command lines, each task's descriptors, sockets, mounts, the namespaces of
-the root task and the statistics of stats-dump.
-` + containerSectionHelp + dumpArgHelp
 
 // openDump opens a dump directory or checkpoint archive; spool asks a
 // compressed archive to copy its pages out in the same pass.
@@ -188,7 +179,7 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 			return err
 		}
 	}
-	d, err := openDump(pos[0], name == "ps" || name == "inspect")
+	d, err := openDump(pos[0], name == "ps")
 	if err != nil {
 		return err
 	}
@@ -208,14 +199,11 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	if err != nil {
 		return viewError(err)
 	}
-	switch v := v.(type) {
-	case *explore.Ps:
-		c.warnCmdlines(v.Roots)
-	case *explore.Inspect:
-		c.warnCmdlines(v.Processes)
+	if ps, ok := v.(*explore.Ps); ok {
+		c.warnCmdlines(ps.Roots)
 	}
-	if err := c.writeView(name, pos[0], v, *format); err != nil {
-		return err
+	if err := explore.Write(c.stdout, v, *format); err != nil {
+		return withCode(exitError, err)
 	}
 	return c.warnMissing(e.Model())
 }

@@ -14,7 +14,7 @@ var formatHelp = []struct{ name, means string }{
 	{"ndjson", "one JSON value a line (JSON Lines)"},
 	{"table", "columns, one row a result or list element"},
 	{"raw", "strings without quotes, other values as json"},
-	{"tree", "grouped by section and pid with + - ~ marks (diff)"},
+	{"tree", "a tree of sections: inspect's text, as checkpointctl names it; diff's changes by section and pid with + - ~ marks"},
 	{"parquet", "Apache Parquet files (export)"},
 }
 
@@ -28,7 +28,7 @@ var commandFormats = map[string][]string{
 	"maps":       {"text", "json"},
 	"fds":        {"text", "json"},
 	"sockets":    {"text", "json"},
-	"inspect":    {"text", "json"},
+	"inspect":    {"text", "tree", "json"},
 	"x":          {"text", "json"},
 	"mem search": {"text", "ndjson", "json"},
 	"version":    {"text", "json"},

@@ -385,6 +385,61 @@ func TestRootfsEscapes(t *testing.T) {
 	}
 }
 
+// TestScanMatchesOpen: the Checkpoint that Scan gathers while package
+// dump opens an archive (one pass) is the one Open reads by itself, for
+// every engine and compression, with a member at the root that neither
+// keeps and the stats-dump at the root or in checkpoint/.
+func TestScanMatchesOpen(t *testing.T) {
+	for _, engine := range []string{"podman", "crio", "containerd"} {
+		for _, comp := range []string{"", "gz", "zst"} {
+			t.Run(engine+"/"+comp, func(t *testing.T) {
+				root := engineRoot(t, engine)
+				root["volumes/data/x"] = []byte("volume data")
+				p := writeArchive(t, testDump, root, comp)
+				want, err := Open(p, Options{Rootfs: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want.read = 0
+				visit, finish := Scan(p, Options{Rootfs: true})
+				a, err := dump.OpenArchive(p, dump.ArchiveOptions{Visit: visit})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer a.Close()
+				got, err := finish(a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					g, _ := json.Marshal(got)
+					w, _ := json.Marshal(want)
+					t.Errorf("Scan:\n%s\nOpen:\n%s", g, w)
+				}
+				if want.Processes != 1 || want.RootfsFiles != len(testRootfs) || len(want.Members) != 1 || want.Members[0].Name != "volumes" {
+					t.Errorf("Open: %d processes, %d rootfs files, members %+v", want.Processes, want.RootfsFiles, want.Members)
+				}
+			})
+		}
+	}
+}
+
+// TestScanErrors: an escaping name in rootfs-diff.tar is the error of
+// dump.OpenArchive when Scan visits it, as it is Open's.
+func TestScanErrors(t *testing.T) {
+	root := engineRoot(t, "podman")
+	root["rootfs-diff.tar"] = buildRootfs(t, []rootfsMember{{h: tar.Header{Name: "../etc/passwd", Typeflag: tar.TypeReg, Size: 1}, data: "x"}})
+	for _, comp := range []string{"", "gz"} {
+		p := writeArchive(t, testDump, root, comp)
+		_, oerr := Open(p, Options{Rootfs: true})
+		visit, _ := Scan(p, Options{Rootfs: true})
+		_, serr := dump.OpenArchive(p, dump.ArchiveOptions{Visit: visit})
+		if oerr == nil || serr == nil || oerr.Error() != serr.Error() {
+			t.Errorf("%s: Open: %v; Scan: %v", comp, oerr, serr)
+		}
+	}
+}
+
 // TestSmallMembersOnly checks that reading a plain tar archive reads its
 // small members and not its pages images.
 func TestSmallMembersOnly(t *testing.T) {

@@ -3,9 +3,9 @@ package container
 import (
 	"archive/tar"
 	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"io/fs"
 	"os"
@@ -180,72 +180,125 @@ func (s *Sizes) addImage(base string, size int64) {
 }
 
 func openArchive(p string, opts Options) (*Checkpoint, error) {
-	c := &Checkpoint{Path: p, Kind: KindArchive, Processes: -1, RootfsFiles: -1}
-	files := map[string][]byte{}
-	var pstree []byte
-	hasCheckpoint := false
-	others := map[string]int{}
-	size, read, err := walkArchive(p, func(name string, h *tar.Header, data io.Reader) error {
-		top, rest, _ := strings.Cut(name, "/")
-		if top == "checkpoint" {
-			hasCheckpoint = true
-			if rest == "" || h.Typeflag != tar.TypeReg || strings.Contains(rest, "/") {
-				return nil
-			}
-			c.Sizes.addImage(rest, h.Size)
-			if rest == "pstree.img" {
-				b, err := readMeta(p, name, h, data)
-				pstree = b
-				return err
-			}
-			if rest == "stats-dump" {
-				b, err := readMeta(p, name, h, data)
-				files[rest] = b
-				return err
-			}
-			return nil
-		}
-		switch {
-		case rest == "" && metaFiles[name] && h.Typeflag == tar.TypeReg:
-			b, err := readMeta(p, name, h, data)
-			files[name] = b
-			return err
-		case name == rootfsDiff && h.Typeflag == tar.TypeReg:
-			c.Sizes.RootfsDiff = h.Size
-			if !opts.Rootfs {
-				return nil
-			}
-			ms, err := listRootfs(data)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %w", p, rootfsDiff, err)
-			}
-			c.Rootfs, c.RootfsFiles = ms, len(ms)
-			return nil
-		}
-		i, ok := others[top]
-		if !ok {
-			i = len(c.Members)
-			others[top] = i
-			c.Members = append(c.Members, RootMember{Name: top, Dir: rest != "" || h.Typeflag == tar.TypeDir})
-		}
-		if h.Typeflag == tar.TypeReg {
-			c.Members[i].Size += h.Size
-		}
-		return nil
-	})
-	c.read = read
+	sc := newScan(p, opts)
+	size, read, err := walkArchive(p, sc.member)
+	sc.c.read = read
 	if err != nil {
 		return nil, err
 	}
-	if !hasCheckpoint {
-		return nil, fmt.Errorf("%s: no checkpoint/ folder: %w", p, ErrNotCheckpoint)
+	return sc.finish(size, nil)
+}
+
+// scan gathers a checkpoint from the members of an archive's outer tar,
+// seen in order.
+type scan struct {
+	p             string
+	opts          Options
+	c             *Checkpoint
+	files         map[string][]byte // metadata files by name (stats-dump: the last of checkpoint/ and the root)
+	kept          map[string]string // metadata files left to read from the archive: name -> member
+	others        map[string]int    // index in c.Members of a root member
+	hasCheckpoint bool
+}
+
+func newScan(p string, opts Options) *scan {
+	return &scan{p: p, opts: opts, c: &Checkpoint{Path: p, Kind: KindArchive, Processes: -1, RootfsFiles: -1},
+		files: map[string][]byte{}, kept: map[string]string{}, others: map[string]int{}}
+}
+
+// meta reads a small member whole, or, when data is nil (package dump
+// keeps the member), records it to be read from the archive by finish.
+func (s *scan) meta(key, name string, h *tar.Header, data io.Reader) error {
+	if data == nil {
+		s.kept[key] = name
+		return nil
+	}
+	b, err := readMeta(s.p, name, h, data)
+	s.files[key] = b
+	return err
+}
+
+// member sees one member of the outer tar; data is nil for a member whose
+// bytes are not to be read here (see dump.ArchiveOptions.Visit).
+func (s *scan) member(name string, h *tar.Header, data io.Reader) error {
+	if name == "." || name == "" {
+		return nil
+	}
+	c := s.c
+	top, rest, _ := strings.Cut(name, "/")
+	if top == "checkpoint" {
+		s.hasCheckpoint = true
+		if rest == "" || h.Typeflag != tar.TypeReg || strings.Contains(rest, "/") {
+			return nil
+		}
+		c.Sizes.addImage(rest, h.Size)
+		if rest == "pstree.img" || rest == "stats-dump" {
+			return s.meta(rest, name, h, data)
+		}
+		return nil
+	}
+	switch {
+	case rest == "" && metaFiles[name] && h.Typeflag == tar.TypeReg:
+		return s.meta(name, name, h, data)
+	case name == rootfsDiff && h.Typeflag == tar.TypeReg:
+		c.Sizes.RootfsDiff = h.Size
+		if !s.opts.Rootfs || data == nil {
+			return nil
+		}
+		ms, err := listRootfs(data)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", s.p, rootfsDiff, err)
+		}
+		c.Rootfs, c.RootfsFiles = ms, len(ms)
+		return nil
+	}
+	i, ok := s.others[top]
+	if !ok {
+		i = len(c.Members)
+		s.others[top] = i
+		c.Members = append(c.Members, RootMember{Name: top, Dir: rest != "" || h.Typeflag == tar.TypeDir})
+	}
+	if h.Typeflag == tar.TypeReg {
+		c.Members[i].Size += h.Size
+	}
+	return nil
+}
+
+// finish completes the checkpoint of an archive of size bytes once every
+// member was seen; a reads the members package dump kept (nil when the
+// scan read them all).
+func (s *scan) finish(size int64, a *dump.Archive) (*Checkpoint, error) {
+	c := s.c
+	if !s.hasCheckpoint {
+		return nil, fmt.Errorf("%s: no checkpoint/ folder: %w", s.p, ErrNotCheckpoint)
+	}
+	for key, name := range s.kept {
+		if _, ok := s.files[key]; ok || a == nil {
+			continue
+		}
+		b, err := a.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", s.p, name, err)
+		}
+		s.files[key] = b
 	}
 	c.Sizes.Total = size
-	c.Processes = countProcesses(pstree)
-	if err := c.fill(files); err != nil {
+	c.Processes = countProcesses(s.files["pstree.img"])
+	delete(s.files, "pstree.img")
+	if err := c.fill(s.files); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Scan returns a visitor of the members of a checkpoint archive for
+// dump.ArchiveOptions.Visit, and the function that returns the archive's
+// Checkpoint, as Open does, once dump.OpenArchive has read it: with them a
+// command that opens the dump and shows its container part reads a
+// compressed archive once.
+func Scan(p string, opts Options) (visit func(name string, h *tar.Header, data io.Reader) error, finish func(a *dump.Archive) (*Checkpoint, error)) {
+	sc := newScan(p, opts)
+	return sc.member, func(a *dump.Archive) (*Checkpoint, error) { return sc.finish(a.Size(), a) }
 }
 
 // countProcesses counts the entries of pstree.img; -1 when it cannot be

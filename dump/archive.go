@@ -4,10 +4,10 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"io/fs"
 	"os"
@@ -47,6 +47,17 @@ type ArchiveOptions struct {
 	// Context, when set, stops the reading of the archive (an
 	// ErrAborted error) when it is done.
 	Context context.Context
+	// Visit, when set, sees every member of the tar in order during the
+	// pass that opens the archive (not during a later copy of pages):
+	// its name as CleanMemberName returns it and its header, after the
+	// checks of names, links and bounds. For a regular member the
+	// archive does not keep (rootfs-diff.tar, other folders) data reads
+	// its bytes, which Visit may consume; for the others data is nil
+	// (read a kept member with ReadFile once the archive is open). An
+	// error of Visit stops the reading and is OpenArchive's error. So a
+	// caller that also needs the members the archive skips reads a
+	// compressed archive once.
+	Visit func(name string, h *tar.Header, data io.Reader) error
 }
 
 // Archive is a container checkpoint archive as Podman, CRI-O and
@@ -245,18 +256,39 @@ func (a *Archive) indexTar() error {
 			return fmt.Errorf("%s: %w", a.path, err)
 		}
 		a.record(h)
-		if name == "" {
-			continue
-		}
 		pos, err := sr.Seek(0, io.SeekCurrent)
 		if err != nil {
 			return err
 		}
-		if h.Typeflag == tar.TypeReg && (h.Size > a.size || pos > a.size-h.Size) {
+		if h.Typeflag == tar.TypeReg && (h.Size < 0 || h.Size > a.size || pos > a.size-h.Size) {
 			return fmt.Errorf("%s: member %q: %d bytes past the end of the archive", a.path, h.Name, h.Size)
+		}
+		if err := a.visit(h, name, func() io.Reader { return io.NewSectionReader(a.ra, pos, h.Size) }); err != nil {
+			return err
+		}
+		if name == "" {
+			continue
 		}
 		a.add(&member{name: name, size: h.Size, mtime: h.ModTime, off: pos, dir: h.Typeflag == tar.TypeDir})
 	}
+}
+
+// visit calls ArchiveOptions.Visit for the member of header h, which
+// header named name ("" when the archive skips it); data returns the
+// reader of its bytes.
+func (a *Archive) visit(h *tar.Header, name string, data func() io.Reader) error {
+	if a.opts.Visit == nil {
+		return nil
+	}
+	clean, err := cleanName(h.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.path, err)
+	}
+	var r io.Reader
+	if name == "" && h.Typeflag == tar.TypeReg {
+		r = data()
+	}
+	return a.opts.Visit(clean, h, r)
 }
 
 // add records a member and the folders above it.
@@ -317,6 +349,12 @@ func (a *Archive) stream(spool bool) error {
 			return fmt.Errorf("%s: %w", a.path, err)
 		}
 		a.record(h)
+		if err := a.visit(h, name, func() io.Reader { return tr }); err != nil {
+			if r.err != nil {
+				return a.readError(r, h.Name, err)
+			}
+			return err
+		}
 		if name == "" {
 			continue
 		}

@@ -18,3 +18,6 @@ func IsCompressed(head []byte) bool { return isGzip(head) || isZstd(head) }
 
 // Path is the name the archive was opened with.
 func (a *Archive) Path() string { return a.path }
+
+// Size is the size of the archive file, in bytes.
+func (a *Archive) Size() int64 { return a.size }

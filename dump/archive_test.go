@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -238,5 +239,58 @@ func TestOpenAny(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, "critq-archive-*")); len(left) != 0 {
 		t.Errorf("spooled pages left after Close: %v", left)
+	}
+}
+
+// TestArchiveVisit: Visit sees every member of the tar once, in order,
+// with the bytes of the regular members the archive skips (and nil for
+// those it keeps, which ReadFile still serves); its error is
+// OpenArchive's.
+func TestArchiveVisit(t *testing.T) {
+	for _, comp := range []string{"", "gz", "zst"} {
+		t.Run(comp, func(t *testing.T) {
+			p := writeArchive(t, "../testdata/dumps/sleep-plain", comp)
+			out, err := exec.Command("tar", "-tf", p).Output() // GNU tar, the oracle of the member order
+			if err != nil {
+				t.Skipf("tar -tf: %v", err)
+			}
+			var want []string
+			for _, n := range strings.Fields(string(out)) {
+				want = append(want, strings.TrimSuffix(n, "/"))
+			}
+			var got []string
+			var rootfs []byte
+			a, err := dump.OpenArchive(p, dump.ArchiveOptions{Visit: func(name string, h *tar.Header, data io.Reader) error {
+				got = append(got, name)
+				kept := name == "checkpoint" || strings.HasPrefix(name, "checkpoint/") || name == "config.dump" || name == "spec.dump" || name == "stats-dump"
+				if kept != (data == nil) {
+					t.Errorf("%s: data %v", name, data)
+				}
+				if name == "rootfs-diff.tar" {
+					var err error
+					rootfs, err = io.ReadAll(data)
+					return err
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("visited %v, the tar holds %v", got, want)
+			}
+			if string(rootfs) != "not unpacked" {
+				t.Errorf("rootfs-diff.tar: %q", rootfs)
+			}
+			if b, err := a.ReadFile("checkpoint/pstree.img"); err != nil || len(b) == 0 {
+				t.Errorf("pstree.img: %d bytes, %v", len(b), err)
+			}
+			stop := errors.New("stop here")
+			_, err = dump.OpenArchive(p, dump.ArchiveOptions{Visit: func(string, *tar.Header, io.Reader) error { return stop }})
+			if !errors.Is(err, stop) {
+				t.Errorf("error of Visit: OpenArchive returned %v", err)
+			}
+		})
 	}
 }

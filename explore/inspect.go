@@ -3,6 +3,7 @@ package explore
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/critq/critq/model"
@@ -12,7 +13,10 @@ import (
 // Inspect is a summary of a dump like checkpointctl inspect: processes,
 // their files, sockets, mounts, namespaces and dump statistics.
 type Inspect struct {
-	Dump       string      `json:"dump"`
+	Dump string `json:"dump"`
+	// PID is the task whose subtree the summary shows (inspect -p), 0 for
+	// the whole dump.
+	PID        uint32      `json:"pid,omitempty"`
 	Processes  []*PsNode   `json:"processes"`
 	Files      []FdsTask   `json:"files"`
 	Sockets    []Socket    `json:"sockets"`
@@ -48,29 +52,74 @@ type DumpStats struct {
 	PagesLazy          uint64 `json:"pages_lazy"`
 }
 
-// Inspect returns the summary.
-func (e *Explorer) Inspect() (*Inspect, error) {
-	ps, err := e.Ps()
-	if err != nil {
+// InspectOptions choose what Inspect shows.
+type InspectOptions struct {
+	// PID limits the processes, files and sockets to the subtree of that
+	// task, and the namespaces to its own; 0 shows the whole dump.
+	PID uint32
+	// Env reads the environment of each process from its memory.
+	Env bool
+}
+
+// Inspect returns the summary of the whole dump.
+func (e *Explorer) Inspect() (*Inspect, error) { return e.InspectWith(InspectOptions{}) }
+
+// InspectWith returns the summary that o asks for. A PID that is not in
+// the dump is an error that wraps ErrNoTask.
+func (e *Explorer) InspectWith(o InspectOptions) (*Inspect, error) {
+	if err := e.load(); err != nil {
 		return nil, err
+	}
+	roots := e.roots()
+	if o.PID != 0 {
+		t, err := e.Task(o.PID)
+		if err != nil {
+			return nil, err
+		}
+		roots = []*Task{t}
+	}
+	in := map[uint32]bool{}
+	walkTree(roots, func(t *Task) []*Task { return t.Children }, func(t *Task, _ int) { in[t.PID] = true })
+	v := &Inspect{Dump: e.d.Name, PID: o.PID, Processes: []*PsNode{}, Files: []FdsTask{}, Sockets: []Socket{}, Mounts: []Mount{}, Namespaces: []Namespace{}}
+	for _, r := range roots {
+		v.Processes = append(v.Processes, e.psNode(r, o.Env))
 	}
 	fds, err := e.Fds(0)
 	if err != nil {
 		return nil, err
 	}
+	for _, ft := range fds.Tasks {
+		if o.PID != 0 && !in[ft.PID] {
+			continue
+		}
+		if t := e.byPID[ft.PID]; t != nil && t.HasMemory() {
+			fs, err := e.fsEntry(t)
+			if err != nil {
+				return nil, err
+			}
+			if fs != nil {
+				ft.Cwd, ft.Root = e.regPath(fs.GetCwdId()), e.regPath(fs.GetRootId())
+			}
+		}
+		v.Files = append(v.Files, ft)
+	}
 	sks, err := e.Sockets()
 	if err != nil {
 		return nil, err
 	}
-	v := &Inspect{Dump: e.d.Name, Processes: ps.Roots, Files: fds.Tasks, Sockets: sks.Sockets, Mounts: []Mount{}, Namespaces: []Namespace{}}
+	for _, s := range sks.Sockets {
+		if o.PID == 0 || slices.ContainsFunc(s.Users, func(u Owner) bool { return in[u.PID] }) {
+			v.Sockets = append(v.Sockets, s)
+		}
+	}
 	if err := model.Each(e.d, "MNTS", func(m *images.MntEntry) {
 		v.Mounts = append(v.Mounts, Mount{ID: m.GetMntId(), Mountpoint: m.GetMountpoint(), Type: strings.ToLower(images.Fstype(m.GetFstype()).String()),
 			Source: m.GetSource(), Root: m.GetRoot()})
 	}); err != nil {
 		return nil, err
 	}
-	if len(e.tasks) > 0 {
-		if ids, err := e.md.IDs(e.tasks[0].mt); goOn(err) != nil {
+	if len(roots) > 0 {
+		if ids, err := e.md.IDs(roots[0].mt); goOn(err) != nil {
 			return nil, err
 		} else if ids != nil {
 			for _, ns := range []struct {
@@ -112,7 +161,11 @@ func (n *node) add(format string, args ...any) *node {
 
 // Text prints the summary as a tree.
 func (v *Inspect) Text(w io.Writer) error {
-	root := &node{label: v.Dump}
+	label := v.Dump
+	if v.PID != 0 {
+		label += fmt.Sprintf(" (pid %d and its descendants)", v.PID)
+	}
+	root := &node{label: label}
 	procs := root.add("Processes")
 	var walk func(parent *node, p *PsNode)
 	walk = func(parent *node, p *PsNode) {
@@ -121,6 +174,15 @@ func (v *Inspect) Text(w io.Writer) error {
 			cmd = "[" + p.Comm + "]"
 		}
 		n := parent.add("[%d] %s (%s, %d threads, uid %d)", p.PID, cmd, p.State, p.Threads, p.UID)
+		switch {
+		case p.EnvironError != "":
+			n.add("Environment: not read: %s", p.EnvironError)
+		case p.Environ != nil:
+			env := n.add("Environment")
+			for _, kv := range p.Environ {
+				env.add("%s", kv)
+			}
+		}
 		for _, c := range p.Children {
 			walk(n, c)
 		}
@@ -133,6 +195,12 @@ func (v *Inspect) Text(w io.Writer) error {
 		n := files.add("[%d]", t.PID)
 		for _, f := range t.FDs {
 			n.add("%d %s %s", f.FD, f.Type, f.Target)
+		}
+		if t.Cwd != "" {
+			n.add("cwd %s", t.Cwd)
+		}
+		if t.Root != "" {
+			n.add("root %s", t.Root)
 		}
 	}
 	sks := root.add("Sockets")

@@ -32,8 +32,14 @@ type PsNode struct {
 	CmdlineError string   `json:"cmdline_error,omitempty"`
 	// CmdlineMissing is set when the command line was not read because
 	// an image is missing (the model lists it).
-	CmdlineMissing bool      `json:"-"`
-	Children       []*PsNode `json:"children,omitempty"`
+	CmdlineMissing bool `json:"-"`
+	// Environ is the task's environment read from its memory, in order,
+	// when the view was asked for it (inspect --ps-tree-env); empty for a
+	// zombie, nil (and absent from the JSON) when not asked or not read,
+	// and then EnvironError says why.
+	Environ      []string  `json:"environ,omitzero"`
+	EnvironError string    `json:"environ_error,omitempty"`
+	Children     []*PsNode `json:"children,omitempty"`
 }
 
 // Ps returns the process tree.
@@ -41,25 +47,34 @@ func (e *Explorer) Ps() (*Ps, error) {
 	if err := e.load(); err != nil {
 		return nil, err
 	}
-	var node func(t *Task) *PsNode
-	node = func(t *Task) *PsNode {
-		n := &PsNode{PID: t.PID, PPID: t.PPID, PGID: t.PGID, SID: t.SID, State: t.StateName(), Threads: max(len(t.Threads), 1),
-			UID: t.Core.GetThreadCore().GetCreds().GetUid(), Comm: t.Comm(), Cmdline: []string{}}
-		if args, err := e.m.Cmdline(t.PID); err != nil {
-			n.CmdlineError, n.CmdlineMissing = err.Error(), model.IsMissing(err)
-		} else {
-			n.Cmdline = args
-		}
-		for _, c := range t.Children {
-			n.Children = append(n.Children, node(c))
-		}
-		return n
-	}
 	v := &Ps{}
 	for _, r := range e.roots() {
-		v.Roots = append(v.Roots, node(r))
+		v.Roots = append(v.Roots, e.psNode(r, false))
 	}
 	return v, nil
+}
+
+// psNode returns the tree of t, with the environment of each task when
+// env is set.
+func (e *Explorer) psNode(t *Task, env bool) *PsNode {
+	n := &PsNode{PID: t.PID, PPID: t.PPID, PGID: t.PGID, SID: t.SID, State: t.StateName(), Threads: max(len(t.Threads), 1),
+		UID: t.Core.GetThreadCore().GetCreds().GetUid(), Comm: t.Comm(), Cmdline: []string{}}
+	if args, err := e.m.Cmdline(t.PID); err != nil {
+		n.CmdlineError, n.CmdlineMissing = err.Error(), model.IsMissing(err)
+	} else {
+		n.Cmdline = args
+	}
+	if env {
+		if vars, err := e.m.Environ(t.PID); err != nil {
+			n.EnvironError = err.Error()
+		} else {
+			n.Environ = vars
+		}
+	}
+	for _, c := range t.Children {
+		n.Children = append(n.Children, e.psNode(c, env))
+	}
+	return n
 }
 
 // Text prints the tree with the command indented by 2 spaces a level, as
@@ -91,6 +106,11 @@ type Fds struct {
 type FdsTask struct {
 	PID uint32   `json:"pid"`
 	FDs []FdLink `json:"fds"`
+	// Cwd and Root are the task's working and root directories
+	// (fs-PID.img), as /proc/PID/cwd and root name them; only inspect
+	// fills them.
+	Cwd  string `json:"cwd,omitempty"`
+	Root string `json:"root,omitempty"`
 }
 
 // FdLink is one descriptor: the mode ls shows (lrwx------ for a file open

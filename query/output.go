@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -311,16 +312,45 @@ func (o Output) writeRaw(w io.Writer, dump string, v ref.Val) (bool, error) {
 // maxCell bounds the width of a table cell; longer values are cut with "…".
 const maxCell = 60
 
-// writeTable writes a list as columns. Each element is rendered as pretty
-// JSON; an object's keys are the columns (in order of first appearance),
-// any other element goes in one VALUE column.
+// writeTable writes one result as a table.
 func (o Output) writeTable(w io.Writer, dump string, v ref.Val) error {
-	els, part := o.rows(v)
-	var cols []string
-	colIdx := map[string]int{}
-	rows := make([]map[string]string, 0, len(els))
+	t := o.NewTable()
+	if err := t.Add(dump, v); err != nil {
+		return err
+	}
+	return t.Write(w)
+}
+
+// Table is one table over the results of several dumps: Add renders the
+// rows of each result (so that its dump may be closed), Write prints them
+// all under one header. Each element of a list result is a row, rendered
+// as pretty JSON; an object's keys are the columns (in order of first
+// appearance over every result; the fields of messages in field-number
+// order), any other element goes in one VALUE column. Rows of a result
+// tagged with a dump name get a leading DUMP column.
+type Table struct {
+	o      Output
+	cols   []string
+	colIdx map[string]int
+	rows   []tableRow
+	tagged bool
+	fields protoreflect.FieldDescriptors // of the first message row, for the column order
+}
+
+type tableRow struct {
+	dump  string
+	cells map[string]string
+}
+
+// NewTable returns an empty table written in o's way.
+func (o Output) NewTable() *Table { return &Table{o: o, colIdx: map[string]int{}} }
+
+// Add adds the rows of the result v of dump ("" for an untagged result).
+func (t *Table) Add(dump string, v ref.Val) error {
+	t.tagged = t.tagged || dump != ""
+	els, part := t.o.rows(v)
 	for i, el := range els {
-		b, err := o.at(part(i)).appendValue(nil, el, true, 0)
+		b, err := t.o.at(part(i)).appendValue(nil, el, true, 0)
 		if err != nil {
 			return err
 		}
@@ -336,28 +366,36 @@ func (o Output) writeTable(w io.Writer, dump string, v ref.Val) error {
 			keys = objectKeys(b)
 		}
 		for _, k := range keys {
-			if _, seen := colIdx[k]; !seen {
-				colIdx[k] = len(cols)
-				cols = append(cols, k)
+			if _, seen := t.colIdx[k]; !seen {
+				t.colIdx[k] = len(t.cols)
+				t.cols = append(t.cols, k)
 			}
 		}
-		rows = append(rows, row)
+		if m, ok := el.Value().(proto.Message); ok && t.fields == nil {
+			t.fields = m.ProtoReflect().Descriptor().Fields()
+		}
+		t.rows = append(t.rows, tableRow{dump: dump, cells: row})
 	}
-	if len(els) > 0 {
-		if m, ok := els[0].Value().(proto.Message); ok {
-			// Columns of messages in field-number order, as crit prints fields.
-			fields := m.ProtoReflect().Descriptor().Fields()
-			num := func(c string) int {
-				if fd := fields.ByName(protoreflect.Name(c)); fd != nil {
-					return int(fd.Number())
-				}
-				return math.MaxInt32
+	return nil
+}
+
+// Write prints the table: a header of column names in upper case, then
+// the rows, in the order they were added.
+func (t *Table) Write(w io.Writer) error {
+	cols := t.cols
+	if t.fields != nil {
+		// Columns of messages in field-number order, as crit prints fields.
+		cols = slices.Clone(cols)
+		num := func(c string) int {
+			if fd := t.fields.ByName(protoreflect.Name(c)); fd != nil {
+				return int(fd.Number())
 			}
-			sort.SliceStable(cols, func(i, j int) bool { return num(cols[i]) < num(cols[j]) })
+			return math.MaxInt32
 		}
+		sort.SliceStable(cols, func(i, j int) bool { return num(cols[i]) < num(cols[j]) })
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	if dump != "" {
+	if t.tagged {
 		fmt.Fprint(tw, "DUMP\t")
 	}
 	for i, c := range cols {
@@ -367,15 +405,15 @@ func (o Output) writeTable(w io.Writer, dump string, v ref.Val) error {
 		fmt.Fprint(tw, strings.ToUpper(c))
 	}
 	fmt.Fprintln(tw)
-	for _, r := range rows {
-		if dump != "" {
-			fmt.Fprint(tw, dump, "\t")
+	for _, r := range t.rows {
+		if t.tagged {
+			fmt.Fprint(tw, r.dump, "\t")
 		}
 		for i, c := range cols {
 			if i > 0 {
 				fmt.Fprint(tw, "\t")
 			}
-			fmt.Fprint(tw, r[c])
+			fmt.Fprint(tw, r.cells[c])
 		}
 		fmt.Fprintln(tw)
 	}

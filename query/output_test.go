@@ -74,3 +74,29 @@ func TestPrettyIsIndentedJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTableManyResults: one table over the results of two dumps has one
+// header, a leading DUMP column, the rows of each result in order, and
+// the union of their columns (a cell a row lacks is empty).
+func TestTableManyResults(t *testing.T) {
+	tbl := Output{Format: FormatTable}.NewTable()
+	for _, c := range []struct{ dump, src string }{
+		{"tcp", "tasks.map(t, {'pid': t.pid, 'comm': t.comm})"},
+		{"sleep", "tasks.map(t, {'pid': t.pid, 'threads': t.threads.size()})"},
+		{"none", "tasks.filter(t, false)"},
+	} {
+		if err := tbl.Add(c.dump, mustEval(t, mustCompile(t, c.src), mustOpen(t, "../testdata/dumps/"+map[string]string{"tcp": "tcp", "sleep": "sleep-plain", "none": "tcp"}[c.dump]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	if err := tbl.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	const want = "DUMP    COMM         PID     THREADS\n" + // map keys in sorted order, as the JSON formats write them
+		"tcp     tcp-corpus   19347   \n" +
+		"sleep                19635   1\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwanted\n%s", b.String(), want)
+	}
+}
