@@ -116,7 +116,7 @@ func compactJSON(b []byte) string {
 
 // skipPaths returns a skipFunc that leaves out the given paths and
 // everything under them, indexes ignored. A pattern element "*" matches any
-// one path element ("entry.*.id"). Results are memoized per path.
+// one path element ("entry.*.id"), "ti_*" any that starts with "ti_". Results are memoized per path.
 func skipPaths(patterns ...string) skipFunc {
 	split := make([][]string, len(patterns))
 	for i, p := range patterns {
@@ -143,7 +143,7 @@ func skipped(split [][]string, path string) bool {
 		}
 		ok := true
 		for i, e := range p {
-			if e != "*" && e != elems[i] {
+			if e != elems[i] && !(strings.HasSuffix(e, "*") && strings.HasPrefix(elems[i], e[:len(e)-1])) {
 				ok = false
 				break
 			}

@@ -11,6 +11,7 @@
 // as changed, not as removed and added:
 //
 //	processes  pid
+//	threads    pid and tid
 //	vmas       pid and start address
 //	memory     pid and the start of the VMA holding the pages (pre-dumps,
 //	           which have no VMAs: the pagemap); shared memory by shmid
@@ -55,7 +56,7 @@ const (
 )
 
 // Sections, in the order of the output.
-var Sections = []string{"processes", "vmas", "memory", "fds", "files", "sockets", "mounts", "images", "other"}
+var Sections = []string{"processes", "threads", "vmas", "memory", "fds", "files", "sockets", "mounts", "images", "other"}
 
 // Options select what Dumps compares.
 type Options struct {
@@ -99,7 +100,10 @@ func Load(ctx context.Context, d *query.Dump) (*views.DumpViews, error) {
 	if out.Pagemaps, err = query.ViewList[*views.Pagemap](ctx, d, "pagemaps"); err != nil || isPreDump(d) {
 		return out, err
 	}
-	if out.Tasks, err = query.ViewList[*views.Task](ctx, d, "tasks"); err != nil {
+	if out.Tasks, err = query.ViewList[*views.Task](ctx, d, tasksWithMemory); err != nil {
+		return nil, err
+	}
+	if out.Threads, err = query.ViewList[*views.Thread](ctx, d, "threads"); err != nil {
 		return nil, err
 	}
 	if out.Vmas, err = query.ViewList[*views.Vma](ctx, d, "vmas"); err != nil {
@@ -119,6 +123,11 @@ func Load(ctx context.Context, d *query.Dump) (*views.DumpViews, error) {
 	}
 	return out, nil
 }
+
+// tasksWithMemory is the tasks view with the fields read from memory
+// (cmdline, environ, mem_error), which the view fills only when a query
+// names them: the filter keeps every task.
+const tasksWithMemory = "tasks.filter(t, t.cmdline == t.cmdline && t.environ == t.environ && t.mem_error == t.mem_error)"
 
 // isPreDump reports whether d is a pre-dump: memory only, no process tree.
 func isPreDump(d *query.Dump) bool {
@@ -156,6 +165,9 @@ func Views(ctx context.Context, a, b *query.Dump, va, vb *views.DumpViews, opts 
 	if !pre {
 		if opts.wants("processes") {
 			c.processes(va, vb)
+		}
+		if opts.wants("threads") {
+			c.threads(va, vb)
 		}
 		if opts.wants("vmas") {
 			c.vmas(va, vb)

@@ -31,16 +31,24 @@ var Volatile = map[string][]struct{ Path, Why string }{
 		{"core.tc.task_state", "restated as state"},
 		{"core.tc.exit_code", "restated as exit_code"},
 		{"core.tc.rlimits", "restated as rlimits"},
-		{"core.thread_core.creds", "restated as creds"},
+		{"core.thread_core", "the main thread's state: the threads section (its creds are restated as creds)"},
+		{"core.thread_info", "the main thread's registers: the threads section"},
+		{"core.ti_*", "the main thread's registers: the threads section"},
+	},
+	"threads": {
+		{"pid", "the key"},
+		{"tid", "the key"},
+		{"state", "the task's: the processes section"},
+		{"core.tc", "the task's: the processes section"},
+		{"core.ids", "kernel-object ids: dump numbering"},
 		{"core.thread_core.comm", "restated as comm"},
+		{"core.thread_core.blk_sigset", "restated as sigmask"},
+		{"core.thread_core.sched_policy", "restated as sched_policy"},
+		{"core.thread_core.sched_prio", "restated as sched_prio"},
+		{"core.thread_core.sched_nice", "restated as sched_nice"},
+		{"core.thread_core.creds", "of the main thread: the processes section's creds; of the others compared as creds"},
 		{"core.thread_info", "registers, FPU state, TLS: compared with --registers"},
-		{"core.ti_arm", "registers: compared with --registers"},
-		{"core.ti_aarch64", "registers: compared with --registers"},
-		{"core.ti_ppc64", "registers: compared with --registers"},
-		{"core.ti_s390", "registers: compared with --registers"},
-		{"core.ti_mips", "registers: compared with --registers"},
-		{"core.ti_loongarch64", "registers: compared with --registers"},
-		{"core.ti_riscv64", "registers: compared with --registers"},
+		{"core.ti_*", "registers: compared with --registers"},
 		{"core.thread_core.futex_rla", "robust futex list head: registers-like, compared with --registers"},
 		{"core.thread_core.rseq_entry", "rseq area state: changes on every reschedule, compared with --registers"},
 	},
@@ -208,6 +216,46 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 			c.add(section, y.pid, y.shown(), y.ord, "", Added, "", desc(y.msg))
 		}
 	}
+}
+
+// threads compares every thread of the tasks both dumps hold, by tid: a
+// thread started or ended, its signal mask, pending signals, scheduling,
+// seccomp, sigaltstack and, with Options.Registers, its registers.
+func (c *collector) threads(va, vb *views.DumpViews) {
+	mk := func(ts []*views.Thread) []elem {
+		out := make([]elem, 0, len(ts))
+		for _, t := range ts {
+			k := strconv.FormatUint(uint64(t.GetTid()), 10)
+			out = append(out, elem{pid: t.GetPid(), keys: [2]mkey{nkey(t.GetPid(), uint64(t.GetTid()))}, key: k, ord: uint64(t.GetTid()), msg: t})
+		}
+		return out
+	}
+	desc := func(m proto.Message) string {
+		t := m.(*views.Thread)
+		return fmt.Sprintf("tid %d %s sigmask 0x%x", t.GetTid(), t.GetComm(), t.GetSigmask())
+	}
+	c.compareSet("threads", mk(va.GetThreads()), mk(vb.GetThreads()), desc, skipOf("threads", c.opts.Registers), func(x, y *elem) []fieldChange {
+		tx, ty := x.msg.(*views.Thread), y.msg.(*views.Thread)
+		if tx.GetTid() == tx.GetPid() {
+			return nil
+		}
+		cx, cy := tx.GetCore().GetThreadCore().GetCreds(), ty.GetCore().GetThreadCore().GetCreds()
+		if proto.Equal(cx, cy) {
+			return nil
+		}
+		if cx == nil || cy == nil {
+			return []fieldChange{{path: "creds", old: renderOpt(cx), new: renderOpt(cy)}}
+		}
+		return compareMessages(nil, "creds.", cx.ProtoReflect(), cy.ProtoReflect(), nil)
+	})
+}
+
+// renderOpt renders m as renderMessage does, "" for nil.
+func renderOpt[M proto.Message](m M) string {
+	if !m.ProtoReflect().IsValid() {
+		return ""
+	}
+	return renderMessage(m.ProtoReflect())
 }
 
 func (c *collector) processes(va, vb *views.DumpViews) {

@@ -216,9 +216,9 @@ func TestWriteSyntheticPair(t *testing.T) {
 	}
 }
 
-// BenchmarkDiffVMAs diffs two dumps of 10,000 VMAs.
+// BenchmarkDiffVMAs diffs two dumps of 100,000 VMAs (one protection changed, 1,000 added).
 func BenchmarkDiffVMAs(b *testing.B) {
-	sa, sb := synthPair(10_000, 100, 0)
+	sa, sb := synthPair(100_000, 1000, 0)
 	dir := b.TempDir()
 	if err := sa.write(filepath.Join(dir, "a")); err != nil {
 		b.Fatal(err)
@@ -228,7 +228,7 @@ func BenchmarkDiffVMAs(b *testing.B) {
 	}
 	for b.Loop() {
 		cs, err := Dumps(context.Background(), openDump(b, filepath.Join(dir, "a")), openDump(b, filepath.Join(dir, "b")), Options{})
-		if err != nil || len(cs) != 101 {
+		if err != nil || len(cs) != 1001 {
 			b.Fatal(len(cs), err)
 		}
 	}
