@@ -194,7 +194,7 @@ func Views(ctx context.Context, a, b *query.Dump, va, vb *views.DumpViews, opts 
 		c.images(a, b)
 	}
 	if opts.wants("other") && !pre {
-		if err := c.other(a, b); err != nil {
+		if err := c.other(a, b, va, vb); err != nil {
 			return nil, err
 		}
 	}
