@@ -27,6 +27,12 @@ var testRootfsFiles = map[string]string{
 // path.
 func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 	t.Helper()
+	return containerArchiveOf(t, engine, "../testdata/dumps/sleep-plain", extra...)
+}
+
+// containerArchiveOf is containerArchive of the images of dump folder dir.
+func containerArchiveOf(t *testing.T, engine, dir string, extra ...tar.Header) string {
+	t.Helper()
 	var rootfs bytes.Buffer
 	tw := tar.NewWriter(&rootfs)
 	mtime := time.Date(2026, 11, 25, 8, 29, 0, 0, time.UTC)
@@ -66,7 +72,7 @@ func containerArchive(t *testing.T, engine string, extra ...tar.Header) string {
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if err := dump.WriteArchive(zw, os.DirFS("../testdata/dumps/sleep-plain"), root, "MANIFEST.txt"); err != nil {
+	if err := dump.WriteArchive(zw, os.DirFS(dir), root, "MANIFEST.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
