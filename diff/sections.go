@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -134,6 +135,26 @@ type mkey struct {
 // skey is the match key s; none for "".
 func skey(s string) mkey { return mkey{s: s, ok: s != ""} }
 
+// cmpKey orders match keys: by pid, number, then string.
+func cmpKey(x, y mkey) int {
+	if c := cmp.Compare(x.pid, y.pid); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.n, y.n); c != 0 {
+		return c
+	}
+	return strings.Compare(x.s, y.s)
+}
+
+// sortByKey sorts the indexes idx of es by their pass p keys, stably; in
+// place and at the cost of one scan when they are in order already.
+func sortByKey(idx []int, es []elem, p int) {
+	by := func(i, j int) int { return cmpKey(es[i].keys[p], es[j].keys[p]) }
+	if !slices.IsSortedFunc(idx, by) {
+		slices.SortStableFunc(idx, by)
+	}
+}
+
 // nkey is the match key n of pid.
 func nkey(pid uint32, n uint64) mkey { return mkey{pid: pid, n: n, ok: true} }
 
@@ -169,23 +190,37 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 	a, b = filter(a), filter(b)
 	matchedA := make([]int, len(a)) // index+1 of the b element
 	matchedB := make([]bool, len(b))
+	// Pass by pass, the unmatched elements with a key, in key order (they
+	// usually are already), are merged: equal keys pair in element order.
+	var ia, ib []int
 	for p := range len(elem{}.keys) {
-		byKey := make(map[mkey][]int, len(b))
-		for j := range b {
-			if !matchedB[j] && b[j].keys[p].ok {
-				k := b[j].keys[p]
-				byKey[k] = append(byKey[k], j)
+		ia, ib = ia[:0], ib[:0]
+		for i := range a {
+			if matchedA[i] == 0 && a[i].keys[p].ok {
+				ia = append(ia, i)
 			}
 		}
-		for i := range a {
-			if matchedA[i] != 0 || !a[i].keys[p].ok {
-				continue
+		for j := range b {
+			if !matchedB[j] && b[j].keys[p].ok {
+				ib = append(ib, j)
 			}
-			k := a[i].keys[p]
-			if js := byKey[k]; len(js) > 0 {
-				matchedA[i] = js[0] + 1
-				matchedB[js[0]] = true
-				byKey[k] = js[1:]
+		}
+		if len(ia) == 0 || len(ib) == 0 {
+			continue
+		}
+		sortByKey(ia, a, p)
+		sortByKey(ib, b, p)
+		for x, y := 0, 0; x < len(ia) && y < len(ib); {
+			switch c := cmpKey(a[ia[x]].keys[p], b[ib[y]].keys[p]); {
+			case c < 0:
+				x++
+			case c > 0:
+				y++
+			default:
+				matchedA[ia[x]] = ib[y] + 1
+				matchedB[ib[y]] = true
+				x++
+				y++
 			}
 		}
 	}
