@@ -24,8 +24,19 @@ type skipFunc func(path string) bool
 // compareMessages appends to out the fields that differ between a and b,
 // which have the same type, in field-number order. Singular messages are
 // compared field by field, repeated messages element by element (extra
-// elements as one change each), repeated scalars and maps as a whole.
+// elements as one change each), repeated scalars and maps as a whole;
+// fields the schema does not know as "(unknown fields)", by their bytes.
 func compareMessages(out []fieldChange, prefix string, a, b protoreflect.Message, skip skipFunc) []fieldChange {
+	if ua, ub := a.GetUnknown(), b.GetUnknown(); !bytes.Equal(ua, ub) {
+		// fields the schema does not know: shown by size, compared by bytes
+		size := func(u []byte) string {
+			if len(u) == 0 {
+				return ""
+			}
+			return strconv.Itoa(len(u)) + " bytes"
+		}
+		out = append(out, fieldChange{path: prefix + "(unknown fields)", old: size(ua), new: size(ub)})
+	}
 	fields := a.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)

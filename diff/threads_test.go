@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
@@ -117,5 +118,25 @@ func TestLoadCommandLines(t *testing.T) {
 				t.Errorf("pid %d %s: %q, /proc had %q", task.GetPid(), f.name, f.got, want)
 			}
 		}
+	}
+}
+
+// TestUnknownFields: a field the schema does not know, added to a thread's
+// core, is reported (by size), not lost between proto.Equal and the walk.
+func TestUnknownFields(t *testing.T) {
+	root := testcorpus.Root(t)
+	if root == "" {
+		t.Skip("no corpus")
+	}
+	src := filepath.Join(root, "threads")
+	dst := t.TempDir()
+	testcorpus.CopyFiles(t, src, dst)
+	rewriteImage(t, dst, "core-20636.img", "CORE", func(m proto.Message) {
+		tc := m.(*images.CoreEntry).GetThreadCore().ProtoReflect()
+		tc.SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 999, protowire.VarintType), 7))
+	})
+	cs := diffDirs(t, src, dst, Options{})
+	if len(cs) != 1 || show(cs[0]) != `threads pid 20631 20636 core.thread_core.(unknown fields) changed: "" -> "3 bytes"` {
+		t.Errorf("got %v", cs)
 	}
 }
