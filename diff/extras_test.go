@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/internal/testcorpus"
 )
 
 // TestExtras flips the first byte of the data that follows an entry (a
@@ -18,10 +17,6 @@ import (
 // bytes, tcp-stream-5d239 inq_len 14), other hash, and with Bytes the
 // flipped byte.
 func TestExtras(t *testing.T) {
-	root := testcorpus.Root(t)
-	if root == "" {
-		t.Skip("no corpus")
-	}
 	for _, tc := range []struct {
 		dump, image, section, key string
 	}{
@@ -32,9 +27,7 @@ func TestExtras(t *testing.T) {
 		{"fds-zoo", "ghost-file-1.img", "ghost_file", "ghost-file-1.img["},
 	} {
 		t.Run(tc.dump+"/"+tc.image, func(t *testing.T) {
-			src := filepath.Join(root, tc.dump)
-			dst := t.TempDir()
-			testcorpus.CopyFiles(t, src, dst)
+			src, dst := corpusCopy(t, tc.dump)
 			off, size := firstExtra(t, src, tc.image)
 			path := filepath.Join(dst, tc.image)
 			b, err := os.ReadFile(path)

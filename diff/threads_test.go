@@ -44,19 +44,26 @@ func rewriteImage(t *testing.T, dir, name, kind string, edit func(proto.Message)
 	}
 }
 
+// corpusCopy returns the folder of corpus dump name and a copy of its
+// images to change.
+func corpusCopy(t *testing.T, name string) (src, dst string) {
+	t.Helper()
+	root := testcorpus.Root(t)
+	if root == "" {
+		t.Skip("no corpus")
+	}
+	src, dst = filepath.Join(root, name), t.TempDir()
+	testcorpus.CopyFiles(t, src, dst)
+	return src, dst
+}
+
 // TestThreads diffs the threads dump of the corpus against a copy in which
 // thread thr-sleeper (tid 20635; /proc SigBlk 0000000000000800, SIGUSR1
 // blocked, in proc/20631/task/20635/status) also blocks SIGTERM and thread
 // thr-idle (tid 20638) is gone: the threads section reports exactly these
 // two, the processes section the task's thread list.
 func TestThreads(t *testing.T) {
-	root := testcorpus.Root(t)
-	if root == "" {
-		t.Skip("no corpus")
-	}
-	src := filepath.Join(root, "threads")
-	dst := t.TempDir()
-	testcorpus.CopyFiles(t, src, dst)
+	src, dst := corpusCopy(t, "threads")
 	rewriteImage(t, dst, "core-20635.img", "CORE", func(m proto.Message) {
 		tc := m.(*images.CoreEntry).GetThreadCore()
 		tc.BlkSigset = proto.Uint64(tc.GetBlkSigset() | 1<<(15-1))
@@ -124,13 +131,7 @@ func TestLoadCommandLines(t *testing.T) {
 // TestUnknownFields: a field the schema does not know, added to a thread's
 // core, is reported (by size), not lost between proto.Equal and the walk.
 func TestUnknownFields(t *testing.T) {
-	root := testcorpus.Root(t)
-	if root == "" {
-		t.Skip("no corpus")
-	}
-	src := filepath.Join(root, "threads")
-	dst := t.TempDir()
-	testcorpus.CopyFiles(t, src, dst)
+	src, dst := corpusCopy(t, "threads")
 	rewriteImage(t, dst, "core-20636.img", "CORE", func(m proto.Message) {
 		tc := m.(*images.CoreEntry).GetThreadCore().ProtoReflect()
 		tc.SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 999, protowire.VarintType), 7))
