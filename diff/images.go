@@ -61,8 +61,9 @@ func (c *collector) images(a, b *query.Dump) {
 // socket queues, TCP stream queues, ghost files, ...), matched by file name.
 // Their section is the kind's name in lower case. The bytes that follow an
 // entry (the data of a pipe, a queued packet, a TCP queue, a ghost file) are
-// compared as the path "data": size and SHA-256, with Options.Bytes the
-// first differing bytes. Entries are matched by their index in the image,
+// compared as the path "data" (TCP streams: "data.in" and "data.out", the
+// receive and send queues): size and SHA-256, with Options.Bytes the first
+// differing bytes. Entries are matched by their index in the image,
 // except pipe and FIFO data (by pipe id) and socket packets (by the socket's
 // inode, va and vb's sockets view, and the packet's place in its queue).
 func (c *collector) other(a, b *query.Dump, va, vb *views.DumpViews) error {
@@ -99,7 +100,15 @@ func (c *collector) other(a, b *query.Dump, va, vb *views.DumpViews) error {
 			}
 			return d
 		}, skip, func(x, y *elem) []fieldChange {
-			return c.compareData(x.msg.(*entryMsg).extra, y.msg.(*entryMsg).extra)
+			ex, ey := x.msg.(*entryMsg), y.msg.(*entryMsg)
+			if kind == "TCP_STREAM" {
+				if ix, ox, ok := tcpQueues(ex); ok {
+					if iy, oy, ok := tcpQueues(ey); ok {
+						return append(c.compareData("data.in", ix, iy), c.compareData("data.out", ox, oy)...)
+					}
+				}
+			}
+			return c.compareData("data", ex.extra, ey.extra)
 		})
 	}
 	return nil
@@ -169,11 +178,24 @@ func inoByID(v *views.DumpViews) map[uint32]uint32 {
 	return out
 }
 
-// compareData compares the bytes that follow two matched entries: "" when
-// the same, else one change of path "data" with the size and SHA-256 of
-// each ("12 bytes sha256:1a2b3c4d5e6f7081"), and with Options.Bytes one of
-// path "data.bytes" with the first differing bytes of each.
-func (c *collector) compareData(x, y []byte) []fieldChange {
+// tcpQueues splits the data of a tcp_stream_entry into the receive queue
+// (inq_len bytes) and the send queue (outq_len bytes), which CRIU writes in
+// that order; ok is false when the lengths do not add up to the data.
+func tcpQueues(e *entryMsg) (in, out []byte, ok bool) {
+	il, ok1 := uintField(e.Message, "inq_len")
+	ol, ok2 := uintField(e.Message, "outq_len")
+	if !ok1 || !ok2 || il+ol != uint64(len(e.extra)) {
+		return nil, nil, false
+	}
+	return e.extra[:il], e.extra[il:], true
+}
+
+// compareData compares the bytes that follow two matched entries (or a
+// part of them, path): nothing when the same, else one change of path with
+// the size and SHA-256 of each ("12 bytes sha256:1a2b3c4d5e6f7081"), and
+// with Options.Bytes one of path+".bytes" with the first differing bytes
+// of each.
+func (c *collector) compareData(path string, x, y []byte) []fieldChange {
 	if bytes.Equal(x, y) {
 		return nil
 	}
@@ -184,7 +206,7 @@ func (c *collector) compareData(x, y []byte) []fieldChange {
 		h := sha256.Sum256(b)
 		return fmt.Sprintf("%d bytes sha256:%x", len(b), h[:8])
 	}
-	out := []fieldChange{{path: "data", old: sum(x), new: sum(y)}}
+	out := []fieldChange{{path: path, old: sum(x), new: sum(y)}}
 	if c.opts.Bytes {
 		d := 0
 		for d < len(x) && d < len(y) && x[d] == y[d] {
@@ -196,7 +218,7 @@ func (c *collector) compareData(x, y []byte) []fieldChange {
 			}
 			return fmt.Sprintf("0x%x: %s", d, hex.EncodeToString(b[d:min(d+excerpt, len(b))]))
 		}
-		out = append(out, fieldChange{path: "data.bytes", old: cut(x), new: cut(y)})
+		out = append(out, fieldChange{path: path + ".bytes", old: cut(x), new: cut(y)})
 	}
 	return out
 }
