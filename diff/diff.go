@@ -2,7 +2,8 @@
 // of the same processes, down to the page.
 //
 // Dumps reads both dumps through the typed views of package query (tasks,
-// vmas, fds, files, sockets, mounts) and the page indexes of package mem,
+// threads, vmas, fds, files, sockets, mounts) and the page indexes of
+// package mem,
 // and returns change records (views.Change, critq.views.change in CEL):
 //
 //	{section, pid, key, path, op, old, new}
@@ -14,14 +15,17 @@
 //	threads    pid and tid
 //	vmas       pid and start address
 //	memory     pid and the start of the VMA holding the pages (pre-dumps,
-//	           which have no VMAs: the pagemap); shared memory by shmid
+//	           which have no VMAs: the pagemap); shared memory by shmid;
+//	           "total": the pages each dump holds in all
 //	fds        pid and fd number
 //	files      type and path (pipes: pipe id); file ids are dump numbering
 //	sockets    inode, then TCP connections by their 4-tuple
 //	mounts     mount id, then mount point
 //	images     file name: images that exist in one dump only
-//	<kind>     other image kinds (timers, file locks, namespaces, ...):
-//	           file name and entry index
+//	<kind>     other image kinds (timers, file locks, namespaces, pipe
+//	           data, socket queues, TCP streams, ghost files, ...): file
+//	           name and entry index; pipe data by pipe id, queued packets
+//	           by socket inode; the data after an entry as path "data"
 //
 // Every field of a view message is compared through protoreflect, except the
 // volatile ones listed in [Volatile]: numbering that CRIU gives each dump
