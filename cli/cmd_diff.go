@@ -24,23 +24,30 @@ func init() {
 const diffUsage = `usage: critq diff [flags] A B [EXPR]
        critq diff [flags] DUMP             a step of a pre-dump chain against its parent
 
-Compares dump A (the older) with dump B, section by section: processes,
-vmas, memory, fds, files, sockets, mounts, images, and the other image kinds
-(timers, file locks, namespaces, ...) by their kind's name. Elements are
-matched by a key (pid; pid and start address; pid and fd; path; socket inode
-or TCP 4-tuple; mount id), so a moved element is a change, not a removal and
-an addition. Registers, counters and CRIU's dump numbering (file ids,
+Compares dump A (the older) with dump B, section by section: processes
+(command line and environment read from memory included), threads, vmas,
+memory, fds, files, sockets, mounts, images, and the other image kinds
+(timers, file locks, namespaces, pipe and FIFO data, socket queues, TCP
+stream queues, ghost files, ...) by their kind's name (--only other selects
+them). Elements are matched by a key (pid; pid and tid; pid and start
+address; pid and fd; path; socket inode or TCP 4-tuple; mount id; pipe id),
+so a moved element is a change, not a removal and an addition. Registers
+(unless --registers), counters and CRIU's dump numbering (file ids,
 kernel-object ids) are not compared: "go doc github.com/critq/critq/diff
 Volatile" lists them. A and B are folders or tar, tar.gz, tar.zst archives.
 
 Memory: the pages each dump holds (parent dumps followed) are compared page
-by page; counts per VMA, or with --pages one line per range of pages, with
---bytes the first differing bytes of each changed range.
+by page; counts per VMA and the total, or with --pages one line per range of
+pages, with --bytes the first differing bytes of each changed range. The
+data that follows an image's entries (a pipe's unread bytes, a queued
+packet, a TCP queue, a ghost file's contents) is compared by size and
+SHA-256, with --bytes its first differing bytes.
 
 With EXPR, a CEL expression, critq prints its value instead: changes is the
 list of change records (critq.views.change: section, pid, key, path, op, old,
 new, addr, end, pages), a and b are the views of the two dumps
-(critq.views.dump_views: tasks, vmas, fds, files, sockets, mounts, pagemaps):
+(critq.views.dump_views: tasks, vmas, fds, files, sockets, mounts, pagemaps,
+threads):
 
   critq diff A B 'changes.filter(c, c.section == "vmas" && c.path == "prot")'
   critq diff A B 'b.sockets.filter(s, !a.sockets.exists(o, o.ino == s.ino))'
@@ -70,7 +77,7 @@ func runDiff(c *cli, args []string) error {
 	fs.BoolVar(&o.unchanged, "show-unchanged", false, "list the matched elements that did not change")
 	fs.BoolVar(&o.registers, "registers", false, "compare registers, FPU state and TLS too")
 	fs.BoolVar(&o.pages, "pages", false, "memory: list the changed ranges of pages")
-	fs.BoolVar(&o.bytes, "bytes", false, "memory: with --pages, the first differing bytes of each changed range")
+	fs.BoolVar(&o.bytes, "bytes", false, "the first differing bytes of each changed range of pages (implies --pages) and of entry data")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

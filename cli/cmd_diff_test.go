@@ -91,9 +91,13 @@ func TestDiffArchives(t *testing.T) {
 }
 
 // TestDiffTransformed diffs a dump against a copy that critq transform
-// rewrote: every change names the rewritten path, and there are some.
+// rewrote (the executable's path in files.img): exactly the changes of that
+// path, the task's exe, each VMA that maps the file (as
+// proc/PID/maps, saved before the dump, lists them) and the file object
+// (keyed by its path).
 func TestDiffTransformed(t *testing.T) {
 	src := filepath.Join("..", "testdata", "dumps", "sleep-plain")
+	const pid = "19635"
 	out := filepath.Join(t.TempDir(), "out")
 	if _, stderr, code := runCLI(t, nil, "transform", `files: e.type == REG && e.reg.name == "/usr/bin/sleep" ? e.with({"reg.name": "/opt/sleep"}) : e`, src, "-o", out); code != 0 {
 		t.Fatalf("transform: exit %d: %s", code, stderr)
@@ -102,24 +106,40 @@ func TestDiffTransformed(t *testing.T) {
 	if code != exitFalse {
 		t.Fatalf("exit %d, want 1: %s", code, stderr)
 	}
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	sections := map[string]bool{}
-	for _, l := range lines {
-		var r struct{ Section, Key, Path, Op, Old, New string }
+	type rec struct{ Section, Key, Path, Op, Old, New string }
+	want := map[rec]bool{
+		{"processes", pid, "exe", "changed", "/usr/bin/sleep", "/opt/sleep"}:     true,
+		{"files", "REG /usr/bin/sleep", "", "removed", "REG /usr/bin/sleep", ""}: true,
+		{"files", "REG /opt/sleep", "", "added", "", "REG /opt/sleep"}:           true,
+	}
+	maps, err := os.ReadFile(filepath.Join(src, "proc", pid, "maps"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(maps), "\n") {
+		if strings.HasSuffix(l, " /usr/bin/sleep") {
+			start, _, _ := strings.Cut(l, "-")
+			want[rec{"vmas", "0x" + strings.TrimLeft(start, "0"), "path", "changed", "/usr/bin/sleep", "/opt/sleep"}] = true
+		}
+	}
+	got := map[rec]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r rec
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatal(err)
 		}
-		sections[r.Section] = true
-		if !strings.Contains(r.Key+r.Old+r.New, "/usr/bin/sleep") && !strings.Contains(r.Key+r.Old+r.New, "/opt/sleep") {
-			t.Errorf("a change that is not the rewritten path: %s", l)
+		if !want[r] {
+			t.Errorf("not a change of the rewritten path: %s", l)
+		}
+		got[r] = true
+	}
+	for r := range want {
+		if !got[r] {
+			t.Errorf("missing %+v", r)
 		}
 	}
-	// The executable's path shows in the task (exe), its mappings and the
-	// file object.
-	for _, s := range []string{"processes", "vmas", "files"} {
-		if !sections[s] {
-			t.Errorf("no change in %s:\n%s", s, stdout)
-		}
+	if len(want) < 5 {
+		t.Errorf("maps has too few mappings of the file: %v", want)
 	}
 	// The rewritten copy against itself, the original against itself.
 	for _, d := range []string{src, out} {

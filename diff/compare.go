@@ -24,8 +24,19 @@ type skipFunc func(path string) bool
 // compareMessages appends to out the fields that differ between a and b,
 // which have the same type, in field-number order. Singular messages are
 // compared field by field, repeated messages element by element (extra
-// elements as one change each), repeated scalars and maps as a whole.
+// elements as one change each), repeated scalars and maps as a whole;
+// fields the schema does not know as "(unknown fields)", by their bytes.
 func compareMessages(out []fieldChange, prefix string, a, b protoreflect.Message, skip skipFunc) []fieldChange {
+	if ua, ub := a.GetUnknown(), b.GetUnknown(); !bytes.Equal(ua, ub) {
+		// fields the schema does not know: shown by size, compared by bytes
+		size := func(u []byte) string {
+			if len(u) == 0 {
+				return ""
+			}
+			return strconv.Itoa(len(u)) + " bytes"
+		}
+		out = append(out, fieldChange{path: prefix + "(unknown fields)", old: size(ua), new: size(ub)})
+	}
 	fields := a.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
@@ -116,7 +127,7 @@ func compactJSON(b []byte) string {
 
 // skipPaths returns a skipFunc that leaves out the given paths and
 // everything under them, indexes ignored. A pattern element "*" matches any
-// one path element ("entry.*.id"). Results are memoized per path.
+// one path element ("entry.*.id"), "ti_*" any that starts with "ti_". Results are memoized per path.
 func skipPaths(patterns ...string) skipFunc {
 	split := make([][]string, len(patterns))
 	for i, p := range patterns {
@@ -143,7 +154,7 @@ func skipped(split [][]string, path string) bool {
 		}
 		ok := true
 		for i, e := range p {
-			if e != "*" && e != elems[i] {
+			if e != elems[i] && !(strings.HasSuffix(e, "*") && strings.HasPrefix(elems[i], e[:len(e)-1])) {
 				ok = false
 				break
 			}

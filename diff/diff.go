@@ -2,7 +2,8 @@
 // of the same processes, down to the page.
 //
 // Dumps reads both dumps through the typed views of package query (tasks,
-// vmas, fds, files, sockets, mounts) and the page indexes of package mem,
+// threads, vmas, fds, files, sockets, mounts) and the page indexes of
+// package mem,
 // and returns change records (views.Change, critq.views.change in CEL):
 //
 //	{section, pid, key, path, op, old, new}
@@ -11,16 +12,20 @@
 // as changed, not as removed and added:
 //
 //	processes  pid
+//	threads    pid and tid
 //	vmas       pid and start address
 //	memory     pid and the start of the VMA holding the pages (pre-dumps,
-//	           which have no VMAs: the pagemap); shared memory by shmid
+//	           which have no VMAs: the pagemap); shared memory by shmid;
+//	           "total": the pages each dump holds in all
 //	fds        pid and fd number
 //	files      type and path (pipes: pipe id); file ids are dump numbering
 //	sockets    inode, then TCP connections by their 4-tuple
 //	mounts     mount id, then mount point
 //	images     file name: images that exist in one dump only
-//	<kind>     other image kinds (timers, file locks, namespaces, ...):
-//	           file name and entry index
+//	<kind>     other image kinds (timers, file locks, namespaces, pipe
+//	           data, socket queues, TCP streams, ghost files, ...): file
+//	           name and entry index; pipe data by pipe id, queued packets
+//	           by socket inode; the data after an entry as path "data"
 //
 // Every field of a view message is compared through protoreflect, except the
 // volatile ones listed in [Volatile]: numbering that CRIU gives each dump
@@ -55,7 +60,7 @@ const (
 )
 
 // Sections, in the order of the output.
-var Sections = []string{"processes", "vmas", "memory", "fds", "files", "sockets", "mounts", "images", "other"}
+var Sections = []string{"processes", "threads", "vmas", "memory", "fds", "files", "sockets", "mounts", "images", "other"}
 
 // Options select what Dumps compares.
 type Options struct {
@@ -99,7 +104,10 @@ func Load(ctx context.Context, d *query.Dump) (*views.DumpViews, error) {
 	if out.Pagemaps, err = query.ViewList[*views.Pagemap](ctx, d, "pagemaps"); err != nil || isPreDump(d) {
 		return out, err
 	}
-	if out.Tasks, err = query.ViewList[*views.Task](ctx, d, "tasks"); err != nil {
+	if out.Tasks, err = query.ViewList[*views.Task](ctx, d, tasksWithMemory); err != nil {
+		return nil, err
+	}
+	if out.Threads, err = query.ViewList[*views.Thread](ctx, d, "threads"); err != nil {
 		return nil, err
 	}
 	if out.Vmas, err = query.ViewList[*views.Vma](ctx, d, "vmas"); err != nil {
@@ -119,6 +127,11 @@ func Load(ctx context.Context, d *query.Dump) (*views.DumpViews, error) {
 	}
 	return out, nil
 }
+
+// tasksWithMemory is the tasks view with the fields read from memory
+// (cmdline, environ, mem_error), which the view fills only when a query
+// names them: the filter keeps every task.
+const tasksWithMemory = "tasks.filter(t, t.cmdline == t.cmdline && t.environ == t.environ && t.mem_error == t.mem_error)"
 
 // isPreDump reports whether d is a pre-dump: memory only, no process tree.
 func isPreDump(d *query.Dump) bool {
@@ -157,6 +170,9 @@ func Views(ctx context.Context, a, b *query.Dump, va, vb *views.DumpViews, opts 
 		if opts.wants("processes") {
 			c.processes(va, vb)
 		}
+		if opts.wants("threads") {
+			c.threads(va, vb)
+		}
 		if opts.wants("vmas") {
 			c.vmas(va, vb)
 		}
@@ -182,7 +198,7 @@ func Views(ctx context.Context, a, b *query.Dump, va, vb *views.DumpViews, opts 
 		c.images(a, b)
 	}
 	if opts.wants("other") && !pre {
-		if err := c.other(a, b); err != nil {
+		if err := c.other(a, b, va, vb); err != nil {
 			return nil, err
 		}
 	}

@@ -171,7 +171,8 @@ func TestEvolvePair(t *testing.T) {
 	if len(want) < 10 || len(markers) < 3 || len(sameVMAs) == 0 || len(sameFDs) == 0 || len(sameCwd) == 0 {
 		t.Fatalf("MANIFEST parsed to too little: %d expectations, %d markers, same vmas %v fds %v cwd %v", len(want), len(markers), sameVMAs, sameFDs, sameCwd)
 	}
-	cs := diffDirs(t, filepath.Join(dir, "dump1"), filepath.Join(dir, "dump"), Options{Pages: true, Bytes: true})
+	a, b := filepath.Join(dir, "dump1"), filepath.Join(dir, "dump")
+	cs := diffDirs(t, a, b, Options{Pages: true, Bytes: true})
 	explained := make([]bool, len(cs))
 	for _, e := range want {
 		found := false
@@ -207,6 +208,11 @@ func TestEvolvePair(t *testing.T) {
 		case s == "vmas" && contains(sameVMAs, p), s == "fds" && contains(sameFDs, p),
 			s == "processes" && c.GetPath() == "cwd" && contains(sameCwd, p):
 			t.Errorf("MANIFEST says it stayed the same: %s", show(c))
+		case s == "memory" && p == 0 && c.GetKey() == "total":
+			// neither dump has a parent: what each holds is its pages files
+			if want := [2]string{pagesTotal(t, a), pagesTotal(t, b)}; c.GetOld() != want[0] || c.GetNew() != want[1] {
+				t.Errorf("total %s, want %q -> %q (the sizes of the pages files)", show(c), want[0], want[1])
+			}
 		case s == "memory" && p != 6812:
 			// Only the tree's root (6812) ran while the dumps were taken
 			// apart; child1 only waited (its markers are the same).
@@ -232,6 +238,25 @@ func TestEvolvePair(t *testing.T) {
 			t.Log(show(c))
 		}
 	}
+}
+
+// pagesTotal returns the size of the pages files of dump folder dir as the
+// memory total shows it.
+func pagesTotal(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "pages-*.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return fmt.Sprintf("%d pages (%d bytes)", n/4096, n)
 }
 
 func contains(l []uint32, v uint32) bool {

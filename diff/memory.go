@@ -76,6 +76,9 @@ func (c *collector) memory(ctx context.Context, a, b *query.Dump, va, vb *views.
 	if c.opts.PID != 0 {
 		return nil
 	}
+	if err := c.memoryTotal(ma, mb, pa, sa, pb, sb, ps); err != nil {
+		return err
+	}
 	shms := make([]uint64, 0, len(sa))
 	for id := range sa {
 		if sb[id] {
@@ -90,6 +93,49 @@ func (c *collector) memory(ctx context.Context, a, b *query.Dump, va, vb *views.
 		}
 		c.memRecords(0, "shmem "+strconv.FormatUint(id, 10), rs, nil, nil)
 	}
+	return nil
+}
+
+// memoryTotal records the change of the number of pages each dump holds in
+// all (every task's, those of the tasks in one dump only included, and
+// every shared memory object's, parents followed) as memory "total": what
+// checkpointctl diff reports as the memory size change.
+func (c *collector) memoryTotal(ma, mb *mem.Memory, pa, sa, pb, sb map[uint64]bool, ps uint64) error {
+	total := func(m *mem.Memory, tasks, shms map[uint64]bool) (uint64, error) {
+		var n uint64
+		for _, set := range []struct {
+			ids map[uint64]bool
+			shm bool
+		}{{tasks, false}, {shms, true}} {
+			for id := range set.ids {
+				runs, err := m.HeldRuns(id, set.shm)
+				if err != nil {
+					return 0, err
+				}
+				for _, r := range runs {
+					n += (r[1] - r[0]) / ps
+				}
+			}
+		}
+		return n, nil
+	}
+	na, err := total(ma, pa, sa)
+	if err != nil {
+		return err
+	}
+	nb, err := total(mb, pb, sb)
+	if err != nil {
+		return err
+	}
+	if na == nb && !c.opts.Unchanged {
+		return nil
+	}
+	op := Changed
+	if na == nb {
+		op = Unchanged
+	}
+	show := func(n uint64) string { return fmt.Sprintf("%d pages (%d bytes)", n, n*ps) }
+	c.add("memory", 0, "total", 0, "pages", op, show(na), show(nb))
 	return nil
 }
 

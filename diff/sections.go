@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -31,16 +32,24 @@ var Volatile = map[string][]struct{ Path, Why string }{
 		{"core.tc.task_state", "restated as state"},
 		{"core.tc.exit_code", "restated as exit_code"},
 		{"core.tc.rlimits", "restated as rlimits"},
-		{"core.thread_core.creds", "restated as creds"},
+		{"core.thread_core", "the main thread's state: the threads section (its creds are restated as creds)"},
+		{"core.thread_info", "the main thread's registers: the threads section"},
+		{"core.ti_*", "the main thread's registers: the threads section"},
+	},
+	"threads": {
+		{"pid", "the key"},
+		{"tid", "the key"},
+		{"state", "the task's: the processes section"},
+		{"core.tc", "the task's: the processes section"},
+		{"core.ids", "kernel-object ids: dump numbering"},
 		{"core.thread_core.comm", "restated as comm"},
+		{"core.thread_core.blk_sigset", "restated as sigmask"},
+		{"core.thread_core.sched_policy", "restated as sched_policy"},
+		{"core.thread_core.sched_prio", "restated as sched_prio"},
+		{"core.thread_core.sched_nice", "restated as sched_nice"},
+		{"core.thread_core.creds", "of the main thread: the processes section's creds; of the others compared as creds"},
 		{"core.thread_info", "registers, FPU state, TLS: compared with --registers"},
-		{"core.ti_arm", "registers: compared with --registers"},
-		{"core.ti_aarch64", "registers: compared with --registers"},
-		{"core.ti_ppc64", "registers: compared with --registers"},
-		{"core.ti_s390", "registers: compared with --registers"},
-		{"core.ti_mips", "registers: compared with --registers"},
-		{"core.ti_loongarch64", "registers: compared with --registers"},
-		{"core.ti_riscv64", "registers: compared with --registers"},
+		{"core.ti_*", "registers: compared with --registers"},
 		{"core.thread_core.futex_rla", "robust futex list head: registers-like, compared with --registers"},
 		{"core.thread_core.rseq_entry", "rseq area state: changes on every reschedule, compared with --registers"},
 	},
@@ -126,6 +135,26 @@ type mkey struct {
 // skey is the match key s; none for "".
 func skey(s string) mkey { return mkey{s: s, ok: s != ""} }
 
+// cmpKey orders match keys: by pid, number, then string.
+func cmpKey(x, y mkey) int {
+	if c := cmp.Compare(x.pid, y.pid); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.n, y.n); c != 0 {
+		return c
+	}
+	return strings.Compare(x.s, y.s)
+}
+
+// sortByKey sorts the indexes idx of es by their pass p keys, stably; in
+// place and at the cost of one scan when they are in order already.
+func sortByKey(idx []int, es []elem, p int) {
+	by := func(i, j int) int { return cmpKey(es[i].keys[p], es[j].keys[p]) }
+	if !slices.IsSortedFunc(idx, by) {
+		slices.SortStableFunc(idx, by)
+	}
+}
+
 // nkey is the match key n of pid.
 func nkey(pid uint32, n uint64) mkey { return mkey{pid: pid, n: n, ok: true} }
 
@@ -161,23 +190,37 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 	a, b = filter(a), filter(b)
 	matchedA := make([]int, len(a)) // index+1 of the b element
 	matchedB := make([]bool, len(b))
+	// Pass by pass, the unmatched elements with a key, in key order (they
+	// usually are already), are merged: equal keys pair in element order.
+	var ia, ib []int
 	for p := range len(elem{}.keys) {
-		byKey := make(map[mkey][]int, len(b))
-		for j := range b {
-			if !matchedB[j] && b[j].keys[p].ok {
-				k := b[j].keys[p]
-				byKey[k] = append(byKey[k], j)
+		ia, ib = ia[:0], ib[:0]
+		for i := range a {
+			if matchedA[i] == 0 && a[i].keys[p].ok {
+				ia = append(ia, i)
 			}
 		}
-		for i := range a {
-			if matchedA[i] != 0 || !a[i].keys[p].ok {
-				continue
+		for j := range b {
+			if !matchedB[j] && b[j].keys[p].ok {
+				ib = append(ib, j)
 			}
-			k := a[i].keys[p]
-			if js := byKey[k]; len(js) > 0 {
-				matchedA[i] = js[0] + 1
-				matchedB[js[0]] = true
-				byKey[k] = js[1:]
+		}
+		if len(ia) == 0 || len(ib) == 0 {
+			continue
+		}
+		sortByKey(ia, a, p)
+		sortByKey(ib, b, p)
+		for x, y := 0, 0; x < len(ia) && y < len(ib); {
+			switch c := cmpKey(a[ia[x]].keys[p], b[ib[y]].keys[p]); {
+			case c < 0:
+				x++
+			case c > 0:
+				y++
+			default:
+				matchedA[ia[x]] = ib[y] + 1
+				matchedB[ib[y]] = true
+				x++
+				y++
 			}
 		}
 	}
@@ -208,6 +251,46 @@ func (c *collector) compareSet(section string, a, b []elem, desc func(proto.Mess
 			c.add(section, y.pid, y.shown(), y.ord, "", Added, "", desc(y.msg))
 		}
 	}
+}
+
+// threads compares every thread of the tasks both dumps hold, by tid: a
+// thread started or ended, its signal mask, pending signals, scheduling,
+// seccomp, sigaltstack and, with Options.Registers, its registers.
+func (c *collector) threads(va, vb *views.DumpViews) {
+	mk := func(ts []*views.Thread) []elem {
+		out := make([]elem, 0, len(ts))
+		for _, t := range ts {
+			k := strconv.FormatUint(uint64(t.GetTid()), 10)
+			out = append(out, elem{pid: t.GetPid(), keys: [2]mkey{nkey(t.GetPid(), uint64(t.GetTid()))}, key: k, ord: uint64(t.GetTid()), msg: t})
+		}
+		return out
+	}
+	desc := func(m proto.Message) string {
+		t := m.(*views.Thread)
+		return fmt.Sprintf("tid %d %s sigmask 0x%x", t.GetTid(), t.GetComm(), t.GetSigmask())
+	}
+	c.compareSet("threads", mk(va.GetThreads()), mk(vb.GetThreads()), desc, skipOf("threads", c.opts.Registers), func(x, y *elem) []fieldChange {
+		tx, ty := x.msg.(*views.Thread), y.msg.(*views.Thread)
+		if tx.GetTid() == tx.GetPid() {
+			return nil
+		}
+		cx, cy := tx.GetCore().GetThreadCore().GetCreds(), ty.GetCore().GetThreadCore().GetCreds()
+		if proto.Equal(cx, cy) {
+			return nil
+		}
+		if cx == nil || cy == nil {
+			return []fieldChange{{path: "creds", old: renderOpt(cx), new: renderOpt(cy)}}
+		}
+		return compareMessages(nil, "creds.", cx.ProtoReflect(), cy.ProtoReflect(), nil)
+	})
+}
+
+// renderOpt renders m as renderMessage does, "" for nil.
+func renderOpt[M proto.Message](m M) string {
+	if !m.ProtoReflect().IsValid() {
+		return ""
+	}
+	return renderMessage(m.ProtoReflect())
 }
 
 func (c *collector) processes(va, vb *views.DumpViews) {

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -20,8 +21,7 @@ const pageSize = 4096
 // synth describes a synthetic one-task dump: nvmas small VMAs from
 // vmaBase (VMA i has PROT_READ|PROT_WRITE, PROT_READ only where i is in
 // readOnly), and, when memPages > 0, one anonymous VMA of memPages pages at
-// memBase, all in the pages file, whose page i holds fill(i) (nil: a hole,
-// zero, in a sparse file).
+// memBase, all in the pages file, whose page i holds fill(i).
 type synth struct {
 	nvmas    int
 	readOnly map[int]bool
@@ -102,11 +102,12 @@ func (s synth) write(dir string) error {
 	if err != nil {
 		return err
 	}
-	err = f.Truncate(int64(s.memPages * pageSize))
+	w := bufio.NewWriterSize(f, 1<<20)
 	for i := uint64(0); i < s.memPages && err == nil; i++ {
-		if b := s.fill(i); b != nil {
-			_, err = f.WriteAt(b, int64(i*pageSize))
-		}
+		_, err = w.Write(s.fill(i))
+	}
+	if err == nil {
+		err = w.Flush()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -114,24 +115,21 @@ func (s synth) write(dir string) error {
 	return err
 }
 
-// page returns a page that starts with text.
-func page(text string) []byte {
-	b := make([]byte, pageSize)
-	copy(b, text)
-	return b
-}
-
-// memFill gives every 64th page a text; version 2 changes the pages whose
-// index is a multiple of 4096.
+// memFill fills every page: its index as text ("page 12"), then bytes
+// 0x80|i; version 2 changes the pages whose index is a multiple of 4096
+// ("page 4096 v2"). The returned page is reused by the next call.
 func memFill(version int) func(i uint64) []byte {
+	b := make([]byte, pageSize)
 	return func(i uint64) []byte {
-		switch {
-		case i%4096 == 0 && version == 2:
-			return page(fmt.Sprintf("page %d v2", i))
-		case i%64 == 0:
-			return page(fmt.Sprintf("page %d", i))
+		for j := range b {
+			b[j] = 0x80 | byte(i&0x7f)
 		}
-		return nil
+		text := fmt.Sprintf("page %d", i)
+		if i%4096 == 0 && version == 2 {
+			text += " v2"
+		}
+		copy(b, text)
+		return b
 	}
 }
 
@@ -188,8 +186,8 @@ func TestSynthetic(t *testing.T) {
 // TestWriteSyntheticPair writes the pairs the note times whole commands on,
 // to $CRITQ_SYNTH_DIR: vmas-a, vmas-b (100,000 VMAs; one made read-only and
 // 1,000 added in b) and, with CRITQ_SYNTH_MEM_GIB=N, mem-a and mem-b (N GiB
-// of memory in sparse pages files, every 64th page written, every 4096th
-// changed in b). Remove the folder afterwards.
+// of memory, every page written, every 4096th changed in b). Remove the
+// folder afterwards.
 func TestWriteSyntheticPair(t *testing.T) {
 	dir := os.Getenv("CRITQ_SYNTH_DIR")
 	if dir == "" {
@@ -216,9 +214,9 @@ func TestWriteSyntheticPair(t *testing.T) {
 	}
 }
 
-// BenchmarkDiffVMAs diffs two dumps of 10,000 VMAs.
+// BenchmarkDiffVMAs diffs two dumps of 100,000 VMAs (one protection changed, 1,000 added).
 func BenchmarkDiffVMAs(b *testing.B) {
-	sa, sb := synthPair(10_000, 100, 0)
+	sa, sb := synthPair(100_000, 1000, 0)
 	dir := b.TempDir()
 	if err := sa.write(filepath.Join(dir, "a")); err != nil {
 		b.Fatal(err)
@@ -228,7 +226,7 @@ func BenchmarkDiffVMAs(b *testing.B) {
 	}
 	for b.Loop() {
 		cs, err := Dumps(context.Background(), openDump(b, filepath.Join(dir, "a")), openDump(b, filepath.Join(dir, "b")), Options{})
-		if err != nil || len(cs) != 101 {
+		if err != nil || len(cs) != 1001 {
 			b.Fatal(len(cs), err)
 		}
 	}

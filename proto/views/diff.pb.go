@@ -166,6 +166,7 @@ type DumpViews struct {
 	Sockets       []*Socket              `protobuf:"bytes,6,rep,name=sockets" json:"sockets,omitempty"`
 	Mounts        []*Mount               `protobuf:"bytes,7,rep,name=mounts" json:"mounts,omitempty"`
 	Pagemaps      []*Pagemap             `protobuf:"bytes,8,rep,name=pagemaps" json:"pagemaps,omitempty"`
+	Threads       []*Thread              `protobuf:"bytes,9,rep,name=threads" json:"threads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,6 +257,13 @@ func (x *DumpViews) GetPagemaps() []*Pagemap {
 	return nil
 }
 
+func (x *DumpViews) GetThreads() []*Thread {
+	if x != nil {
+		return x.Threads
+	}
+	return nil
+}
+
 var File_critq_views_diff_proto protoreflect.FileDescriptor
 
 const file_critq_views_diff_proto_rawDesc = "" +
@@ -272,7 +280,7 @@ const file_critq_views_diff_proto_rawDesc = "" +
 	"\x04addr\x18\b \x01(\x04B\x05\xd2?\x02\b\x01R\x04addr\x12\x17\n" +
 	"\x03end\x18\t \x01(\x04B\x05\xd2?\x02\b\x01R\x03end\x12\x14\n" +
 	"\x05pages\x18\n" +
-	" \x01(\x04R\x05pages\"\xc8\x02\n" +
+	" \x01(\x04R\x05pages\"\xf7\x02\n" +
 	"\n" +
 	"dump_views\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
@@ -282,7 +290,8 @@ const file_critq_views_diff_proto_rawDesc = "" +
 	"\x05files\x18\x05 \x03(\v2\x11.critq.views.fileR\x05files\x12-\n" +
 	"\asockets\x18\x06 \x03(\v2\x13.critq.views.socketR\asockets\x12*\n" +
 	"\x06mounts\x18\a \x03(\v2\x12.critq.views.mountR\x06mounts\x120\n" +
-	"\bpagemaps\x18\b \x03(\v2\x14.critq.views.pagemapR\bpagemapsB$Z\"github.com/critq/critq/proto/views"
+	"\bpagemaps\x18\b \x03(\v2\x14.critq.views.pagemapR\bpagemaps\x12-\n" +
+	"\athreads\x18\t \x03(\v2\x13.critq.views.threadR\athreadsB$Z\"github.com/critq/critq/proto/views"
 
 var (
 	file_critq_views_diff_proto_rawDescOnce sync.Once
@@ -307,6 +316,7 @@ var file_critq_views_diff_proto_goTypes = []any{
 	(*Socket)(nil),    // 6: critq.views.socket
 	(*Mount)(nil),     // 7: critq.views.mount
 	(*Pagemap)(nil),   // 8: critq.views.pagemap
+	(*Thread)(nil),    // 9: critq.views.thread
 }
 var file_critq_views_diff_proto_depIdxs = []int32{
 	2, // 0: critq.views.dump_views.tasks:type_name -> critq.views.task
@@ -316,11 +326,12 @@ var file_critq_views_diff_proto_depIdxs = []int32{
 	6, // 4: critq.views.dump_views.sockets:type_name -> critq.views.socket
 	7, // 5: critq.views.dump_views.mounts:type_name -> critq.views.mount
 	8, // 6: critq.views.dump_views.pagemaps:type_name -> critq.views.pagemap
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	9, // 7: critq.views.dump_views.threads:type_name -> critq.views.thread
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_critq_views_diff_proto_init() }
