@@ -182,7 +182,14 @@ func (s *state) needs(opt, why string) {
 
 // Run checks the dump d against host.
 func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, error) {
-	s := &state{ctx: ctx, d: d, qd: query.NewDump(d), host: host, opts: opts,
+	return RunQuery(ctx, query.NewDump(d), host, opts)
+}
+
+// RunQuery checks the dump d, opened for queries, against host: the views
+// it reads are those d keeps for every query (the problems view of cli).
+func RunQuery(ctx context.Context, qd *query.Dump, host Host, opts Options) (*Report, error) {
+	d := qd.Images()
+	s := &state{ctx: ctx, d: d, qd: qd, host: host, opts: opts,
 		rep: &Report{Dump: d.Name, Problems: []Problem{}, Checked: map[string]int{}}, need: map[string]string{}}
 	tasks, err := query.ViewList[*views.Task](s.ctx, s.qd, "tasks")
 	if err != nil {

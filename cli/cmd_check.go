@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/critq/critq/check"
@@ -30,31 +28,20 @@ func init() {
 
 func runCheck(c *cli, args []string) error {
 	fs := c.newFlags("check", checkUsage)
-	root := fs.String("root", "/", "the file system the restore will see")
+	cfg := checkFlags(fs)
 	format := fs.String("format", "text", "output `FORMAT`: text or json")
-	criuOpts := fs.String("criu-options", "", "the `OPTIONS` the restore will be given (e.g. \"--shell-job --tcp-established\"): a needed one that is missing is a problem")
-	optsSet := false
-	skipRWX := fs.Bool("skip-file-rwx-check", false, "as CRIU's option: compare only the type of files, not their permissions")
+	fs.BoolVar(&cfg.skipRWX, "skip-file-rwx-check", false, "as CRIU's option: compare only the type of files, not their permissions")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "criu-options" {
-			optsSet = true
-		}
-	})
 	if len(pos) == 0 {
 		return usageErrorf("check: %s", firstLine(checkUsage))
 	}
 	if err := checkFormat("check", *format); err != nil {
 		return err
 	}
-	opts := check.Options{SkipFileRWXCheck: *skipRWX}
-	if optsSet {
-		opts.CRIU = strings.Fields(*criuOpts)
-	}
-	host := check.OSHost{Root: *root}
+	opts, host := cfg.options(), cfg.host()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	blocking := false
