@@ -9,7 +9,10 @@
 // entry it comes from, and what CRIU would do: fail (Blocking), or restore
 // something that differs (a warning). The checks restate CRIU 4.2's own
 // restore-time checks (criu/files-reg.c open_path and validate_file,
-// sk-unix.c, tty.c, pstree restore) as far as they depend on the host.
+// sk-unix.c, tty.c, pstree restore, mount.c get_mp_root, cgroup.c
+// prepare_cgroup_sfd, arch/x86/cpu.c cpu_validate_cpuinfo, the clone of
+// namespaces) as far as they depend on the host: files, cwd, network,
+// pids, mounts, cgroups, namespaces, cpu, tty and options.
 //
 // Run also works out the options the restore will need (--tcp-established,
 // --shell-job, --ext-unix-sk, --file-locks, --network-lock), as a suggested
@@ -37,7 +40,8 @@ import (
 
 // Problem is one thing that stops a restore or makes it differ.
 type Problem struct {
-	// Check names the check: files, cwd, network, pids, shell-job, options.
+	// Check names the check: files, cwd, network, pids, mounts, cgroups,
+	// namespaces, cpu, tty, options, images.
 	Check string `json:"check"`
 	// PID is the task it concerns, 0 for the dump as a whole.
 	PID uint32 `json:"pid,omitempty"`
@@ -103,6 +107,14 @@ type Host interface {
 	Listeners() ([]Listener, error)
 	// PIDInUse reports whether a process or thread has the pid.
 	PIDInUse(pid uint32) (bool, error)
+	// CPU describes the host's CPU (its /proc/cpuinfo flags and xsave
+	// figures).
+	CPU() (*CPU, error)
+	// Cgroups describes the host's cgroup controllers.
+	Cgroups() (*Cgroups, error)
+	// Namespaces returns the kinds of namespace tasks can create on the
+	// host, by their /proc/PID/ns names ("user", "time", ...).
+	Namespaces() (map[string]bool, error)
 }
 
 // Options configure Run.
@@ -125,6 +137,9 @@ type state struct {
 	opts Options
 	rep  *Report
 	need map[string]string // option -> why
+	// suggested are options listed in the suggested command line that
+	// the checks that suggest them enforce themselves (they have values).
+	suggested map[string]string
 	// users are the tasks that use each file id: open, mapped, as their
 	// executable, working or root directory; dirs are the file ids of
 	// working and root directories, which checkDirs checks.
@@ -180,6 +195,14 @@ func (s *state) needs(opt, why string) {
 	}
 }
 
+// suggest lists opt in the suggested command line without requiring it
+// of the restore's options: the check that suggests it checks them.
+func (s *state) suggest(opt, why string) {
+	if _, ok := s.suggested[opt]; !ok {
+		s.suggested[opt] = why
+	}
+}
+
 // Run checks the dump d against host.
 func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, error) {
 	return RunQuery(ctx, query.NewDump(d), host, opts)
@@ -190,7 +213,7 @@ func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, e
 func RunQuery(ctx context.Context, qd *query.Dump, host Host, opts Options) (*Report, error) {
 	d := qd.Images()
 	s := &state{ctx: ctx, d: d, qd: qd, host: host, opts: opts,
-		rep: &Report{Dump: d.Name, Problems: []Problem{}, Checked: map[string]int{}}, need: map[string]string{}}
+		rep: &Report{Dump: d.Name, Problems: []Problem{}, Checked: map[string]int{}}, need: map[string]string{}, suggested: map[string]string{}}
 	tasks, err := query.ViewList[*views.Task](s.ctx, s.qd, "tasks")
 	if err != nil {
 		return nil, err
@@ -214,6 +237,11 @@ func RunQuery(ctx context.Context, qd *query.Dump, host Host, opts Options) (*Re
 		func() error { return s.checkPIDs(tasks) },
 		func() error { return s.checkSession(tasks) },
 		func() error { return s.checkFileLocks() },
+		func() error { return s.checkMounts() },
+		func() error { return s.checkCgroups() },
+		func() error { return s.checkNamespaces(tasks) },
+		func() error { return s.checkCPU() },
+		func() error { return s.checkTTY(files) },
 	} {
 		if err := c(); err != nil {
 			return nil, err
@@ -563,6 +591,11 @@ func (s *state) options() {
 	s.rep.Options = []string{}
 	for opt := range s.need {
 		s.rep.Options = append(s.rep.Options, opt)
+	}
+	for opt := range s.suggested {
+		if _, ok := s.need[opt]; !ok {
+			s.rep.Options = append(s.rep.Options, opt)
+		}
 	}
 	sort.Strings(s.rep.Options)
 	if s.opts.CRIU == nil {

@@ -18,8 +18,14 @@ const checkUsage = `usage: critq check [flags] DUMP...
 
 Predict whether each dump (a folder or checkpoint archive) will restore on
 this host: files and directories it opens, ports and unix socket paths it
-binds, pids it needs, and the CRIU options the restore needs. Exit status 0
-when nothing would stop the restore, 1 when something would.
+binds, pids it needs, external mounts, cgroup controllers, namespaces, CPU
+features (cpuinfo.img, checked by CRIU only with --cpu-cap), terminals, and
+the CRIU options the restore needs. Exit status 0 when nothing would stop
+the restore, 1 when something would.
+
+The same problems are the CEL view problems of critq query, batch and repl,
+which take --root and --criu-options too:
+  critq --root /mnt/new 'problems.filter(p, p.blocking)' DUMP
 `
 
 func init() {
