@@ -274,10 +274,20 @@ func pidList(pids []uint32) string {
 // file that CRIU will open by its path, as open_path and validate_file do.
 // Files that are deleted (ghost or linked remaps) are restored from the
 // dump or from their link, which has an entry of its own.
+//
+// The path of a terminal (the reg entry a tty entry names by regf_id) is
+// not such a file: CRIU makes a pty pair afresh, or inherits its own
+// terminal (--shell-job), and opens no such path as recorded.
 func (s *state) checkFiles(files []*views.File) error {
+	ttyPaths := map[uint32]bool{}
+	for _, f := range files {
+		if tty := f.GetEntry().GetTty(); tty != nil {
+			ttyPaths[tty.GetRegfId()] = true
+		}
+	}
 	for _, f := range files {
 		reg := f.GetEntry().GetReg()
-		if reg == nil || f.GetDeleted() {
+		if reg == nil || f.GetDeleted() || ttyPaths[reg.GetId()] {
 			continue
 		}
 		s.rep.Checked["files"]++
