@@ -105,6 +105,19 @@ func TestProblemsView(t *testing.T) {
 	if !strings.Contains(out, "problems") || !strings.Contains(out, "critq.views.problem") {
 		t.Errorf("help vars does not list problems:\n%s", out)
 	}
+	if out, _, _ := runCLI(t, nil, "help", "problem"); !strings.Contains(out, "consequence string") {
+		t.Errorf("help problem:\n%s", out)
+	}
+	// The REPL takes --root to the view too: it gives what the query
+	// gives, in the empty root and in the one with the working directory.
+	const sleep = "../testdata/dumps/sleep-plain"
+	for _, root := range []string{empty, withCwd} {
+		want, _, _ := runCLI(t, nil, "--root", root, "problems.filter(p, p.blocking).size()", sleep)
+		got, stderr, code := runCrit([]byte("problems.filter(p, p.blocking).size()\n"), "repl", "--root", root, sleep)
+		if code != 0 || strings.TrimSpace(string(got)) != strings.TrimSpace(want) || strings.TrimSpace(want) == "0" {
+			t.Errorf("repl --root %s: %q (exit %d, %s); query: %q", root, got, code, stderr, want)
+		}
+	}
 	// A filter over it, as the issue asks.
 	out, _, code := runCLI(t, nil, "--root", empty, "-e", "problems.exists(p, p.blocking && p.check == 'cwd' && p.pid == 19635u && p.image == 'fs-19635.img')", "../testdata/dumps/sleep-plain")
 	if code != 0 || strings.TrimSpace(out) != "true" {

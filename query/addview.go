@@ -42,9 +42,6 @@ var (
 // AddView adds a view to the environment. Call it before anything is
 // compiled (from an init function): the environment is built once.
 func AddView(v AddedView) error {
-	if envBuilt.Load() {
-		return fmt.Errorf("query.AddView(%q): the environment is already built", v.Name)
-	}
 	if v.Name == "" || v.Build == nil {
 		return fmt.Errorf("query.AddView(%q): a view needs a name and a Build function", v.Name)
 	}
@@ -58,6 +55,9 @@ func AddView(v AddedView) error {
 		if o.Name == v.Name {
 			return fmt.Errorf("query.AddView(%q): the name is taken", v.Name)
 		}
+	}
+	if envBuilt.Load() {
+		return fmt.Errorf("query.AddView(%q): the environment is already built", v.Name)
 	}
 	build := v.Build
 	addedVars = append(addedVars, Var{Name: v.Name, Type: cel.ListType(cel.ObjectType(v.Message)), Doc: v.Doc,
