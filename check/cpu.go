@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/critq/critq/model"
@@ -10,7 +11,9 @@ import (
 
 // CPU is a host's CPU as CRIU compares it with a dump's cpuinfo image.
 type CPU struct {
-	// Flags are the feature flags of /proc/cpuinfo ("sse4_2", "avx2").
+	// Flags are the feature flags by their /proc/cpuinfo names ("sse4_2",
+	// "avx2"); a flag present and false is one the CPU lacks (OSHost sets
+	// the ones critq compares from CPUID on x86-64).
 	Flags map[string]bool
 	// XSave is false when the xsave figures below are unknown (not
 	// x86-64, or no XSAVE).
@@ -35,11 +38,7 @@ type cpuFeature struct {
 var fpuFeatures = []cpuFeature{{0, 0, "fpu"}, {0, 24, "fxsr"}, {4, 27, "osxsave"}, {10, 3, "xsaves"}}
 
 // insFeatures are the bits of CRIU's instruction check (--cpu-cap=ins,
-// x86_ins_capability_mask) whose /proc/cpuinfo flag the kernel shows as
-// the CPU reports it. Left out, so that critq never cries wolf: the
-// kernel's own synthetic word (rep_good, nopl), osxsave (never shown; the
-// FPU check derives it from xsave), and mpx, hle and rtm, which kernels
-// hide (MPX support is gone since 5.6; TSX is often disabled).
+// x86_ins_capability_mask) but those of insHidden.
 var insFeatures = []cpuFeature{
 	{0, 0, "fpu"}, {0, 4, "tsc"}, {0, 8, "cx8"}, {0, 11, "sep"}, {0, 15, "cmov"}, {0, 19, "clflush"},
 	{0, 23, "mmx"}, {0, 24, "fxsr"}, {0, 25, "sse"}, {0, 26, "sse2"},
@@ -55,6 +54,19 @@ var insFeatures = []cpuFeature{
 	{11, 1, "avx512vbmi"}, {11, 6, "avx512_vbmi2"}, {11, 8, "gfni"}, {11, 9, "vaes"}, {11, 10, "vpclmulqdq"},
 	{11, 11, "avx512_vnni"}, {11, 12, "avx512_bitalg"}, {11, 13, "tme"}, {11, 14, "avx512_vpopcntdq"}, {11, 22, "rdpid"},
 	{13, 0, "clzero"}, {18, 2, "avx512_4vnniw"}, {18, 3, "avx512_4fmaps"},
+}
+
+// insHidden are the bits of the instruction check that /proc/cpuinfo may
+// not show though the CPU has them: the word compel fills its own way
+// (rep_good, nopl), and hle, rtm and mpx, which kernels hide (TSX is
+// often disabled; MPX support is gone since 5.6). They are compared only
+// when the host's flags name them (OSHost reads them from CPUID), so that
+// critq never cries wolf where only /proc/cpuinfo is known.
+var insHidden = []cpuFeature{{3, 16, "rep_good"}, {3, 20, "nopl"}, {9, 4, "hle"}, {9, 11, "rtm"}, {9, 14, "mpx"}}
+
+// cpuFeatures are all the bits critq compares.
+func cpuFeatures() []cpuFeature {
+	return slices.Concat(fpuFeatures, insFeatures, insHidden)
 }
 
 // CRIU's --cpu-cap bits (criu/include/cr_options.h).
@@ -80,8 +92,8 @@ func cpuCap(criuOpts []string) int {
 			c |= capFPU | capCPU | capINS | capImage
 			continue
 		}
-		inverse := false
-		for _, w := range strings.FieldsFunc(v[1:], func(r rune) bool { return r == ',' }) {
+		for _, w := range strings.Split(v[1:], ",") {
+			inverse := false // a comma ends a ^
 			for strings.HasPrefix(w, "^") {
 				inverse = !inverse
 				w = w[1:]
@@ -141,14 +153,17 @@ func (s *state) checkCPU() error {
 		return ft.word < len(w) && w[ft.word]&(1<<ft.bit) != 0
 	}
 	hostHas := func(flag string) bool {
-		if flag == "osxsave" {
-			return host.Flags["xsave"] // Linux enables XSAVE where the CPU has it and never lists osxsave
+		if v, ok := host.Flags[flag]; ok || flag != "osxsave" {
+			return v
 		}
-		return host.Flags[flag]
+		return host.Flags["xsave"] // /proc/cpuinfo never lists osxsave: Linux enables XSAVE where the CPU has it
 	}
 	missing := func(fs []cpuFeature) []string {
 		var miss []string
 		for _, ft := range fs {
+			if _, known := host.Flags[ft.flag]; slices.Contains(insHidden, ft) && !known {
+				continue
+			}
 			if has(ft) && !hostHas(ft.flag) {
 				miss = append(miss, ft.flag)
 			}
@@ -176,7 +191,7 @@ func (s *state) checkCPU() error {
 		}
 	}
 	if mode&(capINS|capCPU) != 0 {
-		if miss := missing(insFeatures); len(miss) > 0 {
+		if miss := missing(slices.Concat(insFeatures, insHidden)); len(miss) > 0 {
 			why = append(why, "instructions "+strings.Join(miss, ", ")+" are missing")
 			if crius == "" {
 				crius = "CPU instruction capabilities do not match run time"
@@ -201,7 +216,7 @@ func ImageCPU(e *images.CpuinfoX86Entry) *CPU {
 	c := &CPU{Flags: map[string]bool{}, XSave: e.XsaveSize != nil,
 		XFeatures: e.GetXfeaturesMask(), XSaveSize: e.GetXsaveSize(), XSaveSizeMax: e.GetXsaveSizeMax()}
 	w := e.GetCapability()
-	for _, ft := range append(append([]cpuFeature(nil), fpuFeatures...), insFeatures...) {
+	for _, ft := range cpuFeatures() {
 		if ft.word < len(w) && w[ft.word]&(1<<ft.bit) != 0 {
 			c.Flags[ft.flag] = true
 		}

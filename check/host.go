@@ -235,7 +235,8 @@ func (h OSHost) PIDInUse(pid uint32) (bool, error) {
 }
 
 // CPU implements Host: the flags of /proc/cpuinfo (the first processor's)
-// and, on x86-64, the xsave figures of CPUID.
+// and, on x86-64, the features critq compares and the xsave figures as
+// CPUID gives them, which is what CRIU compares.
 func (h OSHost) CPU() (*CPU, error) {
 	b, err := os.ReadFile(filepath.Join(h.proc(), "cpuinfo"))
 	if err != nil {
@@ -252,7 +253,10 @@ func (h OSHost) CPU() (*CPU, error) {
 		}
 	}
 	if h.Proc == "" || h.Proc == "/proc" {
-		xsaveInfo(c) // the CPU critq runs on is the one /proc describes
+		// The CPU critq runs on is the one /proc describes: read what
+		// compel reads.
+		cpuidFlags(c)
+		xsaveInfo(c)
 	}
 	return c, nil
 }

@@ -69,6 +69,8 @@ func TestKernelProblems(t *testing.T) {
 			"cpu", 0, "cpuinfo.img", "x86_entry 0", "the xsave area is 2432 bytes here, 832 in the dump", true},
 		{"cpu: xsave size ignored by --cpu-cap=^fpu", sleep, func(h *fakeHost) { h.cpu.XSaveSize = 2432 }, []string{"--cpu-cap=^fpu"},
 			"", 0, "", "", "", false},
+		{"cpu: --cpu-cap=^fpu,^ins leaves nothing to check", sleep, func(h *fakeHost) { delete(h.cpu.Flags, "avx2"); h.cpu.XSaveSize = 2432 },
+			[]string{"--cpu-cap=^fpu,^ins"}, "cpu", 0, "cpuinfo.img", "x86_entry 0", "compares them only with --cpu-cap", false},
 		{"cgroups: controller missing", sleep, func(h *fakeHost) { delete(h.cgroups.Hierarchy, "cpuacct") }, nil,
 			"cgroups", 0, "cgroup.img", "controllers[0] cpu,cpuacct", "controller cpuacct, which this kernel does not have", true},
 		{"cgroups: controller on cgroup v2", sleep, func(h *fakeHost) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/critq/critq/check"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/proto/images"
 )
 
@@ -382,5 +383,59 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCPUInfoOracle: `criu cpuinfo check` of the corpus's cpuinfo image
+// (another machine's CPU) under CRIU's --cpu-cap modes, against critq
+// check's prediction for a restore given the same option. Root and
+// CRITQ_CRIU as TestRestoreOracle; the corpus must be there.
+func TestCPUInfoOracle(t *testing.T) {
+	criu := os.Getenv("CRITQ_CRIU")
+	if criu == "" || os.Geteuid() != 0 {
+		t.Skip("set CRITQ_CRIU to a CRIU 4.2 binary and run as root")
+	}
+	src := filepath.Join(testcorpus.Root(t), "cpuinfo")
+	if testcorpus.Root(t) == "" {
+		t.Skip("no corpus")
+	}
+	// (Not none or ^fpu,^ins: with no capability left, cpuinfo check
+	// checks all, where a restore checks nothing.)
+	// This machine's own cpuinfo image passes.
+	own := t.TempDir()
+	if out, err := runBounded(exec.Command(criu, "cpuinfo", "dump", "-D", own, "-o", "dump.log")); err != nil {
+		t.Fatalf("criu cpuinfo dump: %v %s", err, out)
+	}
+	for i, opt := range []string{"--cpu-cap", "--cpu-cap=fpu", "--cpu-cap=^fpu", "--cpu-cap=ins,^fpu", "--cpu-cap=cpu", "--cpu-cap"} {
+		dir := t.TempDir()
+		if i < 5 {
+			testcorpus.CopyFiles(t, src, dir)
+		} else {
+			testcorpus.CopyFiles(t, own, dir)
+			opt += " (this machine's image)"
+		}
+		opt, _, _ = strings.Cut(opt, " ")
+		_, err := runBounded(exec.Command(criu, "cpuinfo", "check", "-D", dir, "-o", "check.log", "-v4", opt))
+		outcome := "passes"
+		if err != nil {
+			outcome = "FAIL: " + firstError(filepath.Join(dir, "check.log"))
+		}
+		d, err := dump.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := check.Run(context.Background(), d, check.OSHost{}, check.Options{CRIU: []string{opt}})
+		d.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		predicted := "passes"
+		if ps := find(rep, "cpu"); len(ps) > 0 && ps[0].Blocking {
+			predicted = "FAIL: " + ps[0].Message
+		}
+		t.Logf("| cpuinfo check %s | %s | %s |", opt, predicted, outcome)
+		if (predicted == "passes") != (outcome == "passes") {
+			t.Errorf("%s: critq check %q, criu cpuinfo check %q", opt, predicted, outcome)
+		}
 	}
 }
