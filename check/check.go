@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
@@ -228,7 +229,7 @@ func RunQuery(ctx context.Context, qd *query.Dump, host Host, opts Options) (*Re
 	}
 	s.users, s.dirs, s.fs, err = fileUsers(s.d, tasks)
 	if err != nil {
-		return nil, err
+		return nil, badImage(d, err)
 	}
 	for _, c := range []func() error{
 		func() error { return s.checkFiles(files) },
@@ -244,7 +245,7 @@ func RunQuery(ctx context.Context, qd *query.Dump, host Host, opts Options) (*Re
 		func() error { return s.checkTTY(files) },
 	} {
 		if err := c(); err != nil {
-			return nil, err
+			return nil, badImage(d, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -626,6 +627,18 @@ func (s *state) options() {
 			Message: fmt.Sprintf("the restore needs %s: %s", opt, s.need[opt]),
 			CRIU:    "restore fails without " + opt})
 	}
+}
+
+// badImage marks an error of reading an image of d (damaged, or of
+// another kind than its name says) as query's views do, a *query.DumpError
+// (exit 4 in cli); the host's errors stay as they are.
+func badImage(d *dump.Dump, err error) error {
+	var ce *codec.Error
+	var ke *dump.KindError
+	if errors.As(err, &ce) || errors.As(err, &ke) {
+		return &query.DumpError{Dump: d.Name, Err: err}
+	}
+	return err
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
