@@ -9,7 +9,10 @@
 // entry it comes from, and what CRIU would do: fail (Blocking), or restore
 // something that differs (a warning). The checks restate CRIU 4.2's own
 // restore-time checks (criu/files-reg.c open_path and validate_file,
-// sk-unix.c, tty.c, pstree restore) as far as they depend on the host.
+// sk-unix.c, tty.c, pstree restore, mount.c get_mp_root, cgroup.c
+// prepare_cgroup_sfd, arch/x86/cpu.c cpu_validate_cpuinfo, the clone of
+// namespaces) as far as they depend on the host: files, cwd, network,
+// pids, mounts, cgroups, namespaces, cpu, tty and options.
 //
 // Run also works out the options the restore will need (--tcp-established,
 // --shell-job, --ext-unix-sk, --file-locks, --network-lock), as a suggested
@@ -28,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
@@ -37,7 +41,8 @@ import (
 
 // Problem is one thing that stops a restore or makes it differ.
 type Problem struct {
-	// Check names the check: files, cwd, network, pids, shell-job, options.
+	// Check names the check: files, cwd, network, pids, mounts, cgroups,
+	// namespaces, cpu, tty, options, images.
 	Check string `json:"check"`
 	// PID is the task it concerns, 0 for the dump as a whole.
 	PID uint32 `json:"pid,omitempty"`
@@ -103,6 +108,14 @@ type Host interface {
 	Listeners() ([]Listener, error)
 	// PIDInUse reports whether a process or thread has the pid.
 	PIDInUse(pid uint32) (bool, error)
+	// CPU describes the host's CPU (its /proc/cpuinfo flags and xsave
+	// figures).
+	CPU() (*CPU, error)
+	// Cgroups describes the host's cgroup controllers.
+	Cgroups() (*Cgroups, error)
+	// Namespaces returns the kinds of namespace tasks can create on the
+	// host, by their /proc/PID/ns names ("user", "time", ...).
+	Namespaces() (map[string]bool, error)
 }
 
 // Options configure Run.
@@ -125,6 +138,9 @@ type state struct {
 	opts Options
 	rep  *Report
 	need map[string]string // option -> why
+	// suggested are options listed in the suggested command line that
+	// the checks that suggest them enforce themselves (they have values).
+	suggested map[string]string
 	// users are the tasks that use each file id: open, mapped, as their
 	// executable, working or root directory; dirs are the file ids of
 	// working and root directories, which checkDirs checks.
@@ -180,10 +196,25 @@ func (s *state) needs(opt, why string) {
 	}
 }
 
+// suggest lists opt in the suggested command line without requiring it
+// of the restore's options: the check that suggests it checks them.
+func (s *state) suggest(opt, why string) {
+	if _, ok := s.suggested[opt]; !ok {
+		s.suggested[opt] = why
+	}
+}
+
 // Run checks the dump d against host.
 func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, error) {
-	s := &state{ctx: ctx, d: d, qd: query.NewDump(d), host: host, opts: opts,
-		rep: &Report{Dump: d.Name, Problems: []Problem{}, Checked: map[string]int{}}, need: map[string]string{}}
+	return RunQuery(ctx, query.NewDump(d), host, opts)
+}
+
+// RunQuery checks the dump d, opened for queries, against host: the views
+// it reads are those d keeps for every query (the problems view of cli).
+func RunQuery(ctx context.Context, qd *query.Dump, host Host, opts Options) (*Report, error) {
+	d := qd.Images()
+	s := &state{ctx: ctx, d: d, qd: qd, host: host, opts: opts,
+		rep: &Report{Dump: d.Name, Problems: []Problem{}, Checked: map[string]int{}}, need: map[string]string{}, suggested: map[string]string{}}
 	tasks, err := query.ViewList[*views.Task](s.ctx, s.qd, "tasks")
 	if err != nil {
 		return nil, err
@@ -198,7 +229,7 @@ func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, e
 	}
 	s.users, s.dirs, s.fs, err = fileUsers(s.d, tasks)
 	if err != nil {
-		return nil, err
+		return nil, badImage(d, err)
 	}
 	for _, c := range []func() error{
 		func() error { return s.checkFiles(files) },
@@ -207,9 +238,14 @@ func Run(ctx context.Context, d *dump.Dump, host Host, opts Options) (*Report, e
 		func() error { return s.checkPIDs(tasks) },
 		func() error { return s.checkSession(tasks) },
 		func() error { return s.checkFileLocks() },
+		func() error { return s.checkMounts() },
+		func() error { return s.checkCgroups() },
+		func() error { return s.checkNamespaces(tasks) },
+		func() error { return s.checkCPU() },
+		func() error { return s.checkTTY(files) },
 	} {
 		if err := c(); err != nil {
-			return nil, err
+			return nil, badImage(d, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -239,10 +275,20 @@ func pidList(pids []uint32) string {
 // file that CRIU will open by its path, as open_path and validate_file do.
 // Files that are deleted (ghost or linked remaps) are restored from the
 // dump or from their link, which has an entry of its own.
+//
+// The path of a terminal (the reg entry a tty entry names by regf_id) is
+// not such a file: CRIU makes a pty pair afresh, or inherits its own
+// terminal (--shell-job), and opens no such path as recorded.
 func (s *state) checkFiles(files []*views.File) error {
+	ttyPaths := map[uint32]bool{}
+	for _, f := range files {
+		if tty := f.GetEntry().GetTty(); tty != nil {
+			ttyPaths[tty.GetRegfId()] = true
+		}
+	}
 	for _, f := range files {
 		reg := f.GetEntry().GetReg()
-		if reg == nil || f.GetDeleted() {
+		if reg == nil || f.GetDeleted() || ttyPaths[reg.GetId()] {
 			continue
 		}
 		s.rep.Checked["files"]++
@@ -557,6 +603,11 @@ func (s *state) options() {
 	for opt := range s.need {
 		s.rep.Options = append(s.rep.Options, opt)
 	}
+	for opt := range s.suggested {
+		if _, ok := s.need[opt]; !ok {
+			s.rep.Options = append(s.rep.Options, opt)
+		}
+	}
 	sort.Strings(s.rep.Options)
 	if s.opts.CRIU == nil {
 		return
@@ -576,6 +627,18 @@ func (s *state) options() {
 			Message: fmt.Sprintf("the restore needs %s: %s", opt, s.need[opt]),
 			CRIU:    "restore fails without " + opt})
 	}
+}
+
+// badImage marks an error of reading an image of d (damaged, or of
+// another kind than its name says) as query's views do, a *query.DumpError
+// (exit 4 in cli); the host's errors stay as they are.
+func badImage(d *dump.Dump, err error) error {
+	var ce *codec.Error
+	var ke *dump.KindError
+	if errors.As(err, &ce) || errors.As(err, &ke) {
+		return &query.DumpError{Dump: d.Name, Err: err}
+	}
+	return err
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -233,3 +233,81 @@ func (h OSHost) PIDInUse(pid uint32) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// CPU implements Host: the flags of /proc/cpuinfo (the first processor's)
+// and, on x86-64, the features critq compares and the xsave figures as
+// CPUID gives them, which is what CRIU compares.
+func (h OSHost) CPU() (*CPU, error) {
+	b, err := os.ReadFile(filepath.Join(h.proc(), "cpuinfo"))
+	if err != nil {
+		return nil, err
+	}
+	c := &CPU{Flags: map[string]bool{}}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "flags" {
+			for _, f := range strings.Fields(v) {
+				c.Flags[f] = true
+			}
+			break
+		}
+	}
+	if h.Proc == "" || h.Proc == "/proc" {
+		// The CPU critq runs on is the one /proc describes: read what
+		// compel reads.
+		cpuidFlags(c)
+		xsaveInfo(c)
+	}
+	return c, nil
+}
+
+// Namespaces implements Host: the kinds of /proc/self/ns, less user when
+// /proc/sys/user/max_user_namespaces is 0.
+func (h OSHost) Namespaces() (map[string]bool, error) {
+	ents, err := os.ReadDir(filepath.Join(h.proc(), "self", "ns"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, e := range ents {
+		out[e.Name()] = true
+	}
+	if b, err := os.ReadFile(filepath.Join(h.proc(), "sys", "user", "max_user_namespaces")); err == nil && strings.TrimSpace(string(b)) == "0" {
+		out["user"] = false
+	}
+	return out, nil
+}
+
+// Cgroups implements Host from /proc/cgroups and the cgroup.controllers
+// of the cgroup2 root, at /sys/fs/cgroup or /sys/fs/cgroup/unified under
+// Root.
+func (h OSHost) Cgroups() (*Cgroups, error) {
+	b, err := os.ReadFile(filepath.Join(h.proc(), "cgroups"))
+	if err != nil {
+		return nil, err
+	}
+	cg := &Cgroups{Hierarchy: map[string]int{}, V2: map[string]bool{}}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 4 || strings.HasPrefix(f[0], "#") || f[3] != "1" {
+			continue
+		}
+		id, err := strconv.Atoi(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s/cgroups: %q: %w", h.proc(), line, err)
+		}
+		cg.Hierarchy[f[0]] = id
+	}
+	for _, p := range []string{"/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/unified/cgroup.controllers"} {
+		real, err := h.resolve(p)
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(real); err == nil {
+			for _, c := range strings.Fields(string(b)) {
+				cg.V2[c] = true
+			}
+		}
+	}
+	return cg, nil
+}

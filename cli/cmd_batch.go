@@ -66,6 +66,8 @@ type batchOptions struct {
 	// ruleCost is --cost for the rules when it is given: 0 leaves their
 	// default (query.DefaultRuleCostLimit, per entry).
 	ruleCost uint64
+	// check is --root and --criu-options, for the problems view.
+	check *checkConfig
 
 	// progressAfter and progressEvery time the progress line (tests); 0
 	// means progressAfter and progressEvery.
@@ -80,6 +82,7 @@ func runBatchCommand(c *cli, args []string) error {
 	fs.IntVar(&o.jobs, "j", 0, "evaluate `N` dumps at once, on N cores at most (0: the number of cores)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation (of a rule: on one entry) after this cost (0: no limit)")
+	o.check = checkFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -143,7 +146,11 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 		w = &tableWriter{w: stdout}
 	}
 	c.handlesInterrupt()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx := context.Background()
+	if o.check != nil {
+		ctx = o.check.context(ctx)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	// Each dump builds many short-lived values and drops them all when it
 	// is done: collecting less often saves a fifth of the CPU time, and the

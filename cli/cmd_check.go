@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/critq/critq/check"
@@ -20,8 +18,14 @@ const checkUsage = `usage: critq check [flags] DUMP...
 
 Predict whether each dump (a folder or checkpoint archive) will restore on
 this host: files and directories it opens, ports and unix socket paths it
-binds, pids it needs, and the CRIU options the restore needs. Exit status 0
-when nothing would stop the restore, 1 when something would.
+binds, pids it needs, external mounts, cgroup controllers, namespaces, CPU
+features (cpuinfo.img, checked by CRIU only with --cpu-cap), terminals, and
+the CRIU options the restore needs. Exit status 0 when nothing would stop
+the restore, 1 when something would.
+
+The same problems are the CEL view problems of critq query, batch and repl,
+which take --root and --criu-options too:
+  critq --root /mnt/new 'problems.filter(p, p.blocking)' DUMP
 `
 
 func init() {
@@ -30,31 +34,20 @@ func init() {
 
 func runCheck(c *cli, args []string) error {
 	fs := c.newFlags("check", checkUsage)
-	root := fs.String("root", "/", "the file system the restore will see")
+	cfg := checkFlags(fs)
 	format := fs.String("format", "text", "output `FORMAT`: text or json")
-	criuOpts := fs.String("criu-options", "", "the `OPTIONS` the restore will be given (e.g. \"--shell-job --tcp-established\"): a needed one that is missing is a problem")
-	optsSet := false
-	skipRWX := fs.Bool("skip-file-rwx-check", false, "as CRIU's option: compare only the type of files, not their permissions")
+	fs.BoolVar(&cfg.skipRWX, "skip-file-rwx-check", false, "as CRIU's option: compare only the type of files, not their permissions")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "criu-options" {
-			optsSet = true
-		}
-	})
 	if len(pos) == 0 {
 		return usageErrorf("check: %s", firstLine(checkUsage))
 	}
 	if err := checkFormat("check", *format); err != nil {
 		return err
 	}
-	opts := check.Options{SkipFileRWXCheck: *skipRWX}
-	if optsSet {
-		opts.CRIU = strings.Fields(*criuOpts)
-	}
-	host := check.OSHost{Root: *root}
+	opts, host := cfg.options(), cfg.host()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	blocking := false

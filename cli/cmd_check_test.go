@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/critq/critq/internal/testcorpus"
+	"github.com/critq/critq/internal/testimg"
+	"github.com/critq/critq/proto/images"
 )
 
 // TestCheckCommand runs critq check against a root folder made by the
@@ -54,5 +58,16 @@ func TestCheckCommand(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, nil, "check", "/nonexistent"); code != exitBadImage {
 		t.Errorf("missing dump: exit %d", code)
+	}
+	// An image only the checks read (cgroup.img), cut short: a bad image
+	// (exit 4) that names the file and entry, not an evaluation failure.
+	dir := t.TempDir()
+	testcorpus.CopyFiles(t, d, dir)
+	b := testimg.Bytes(t, "CGROUP", &images.CgroupEntry{Controllers: []*images.CgControllerEntry{{Cnames: []string{"cpu"}}}})
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.img"), b[:len(b)-2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, nil, "check", dir); code != exitBadImage || !strings.Contains(stderr, "cgroup.img: CGROUP entry 0") {
+		t.Errorf("damaged cgroup.img: exit %d, %s", code, stderr)
 	}
 }

@@ -64,6 +64,7 @@ type queryFlags struct {
 	script  string // -f: run a batch script (cmd_batch.go)
 	jobs    int
 	partial bool
+	check   *checkConfig // --root, --criu-options: the problems view
 }
 
 func runQuery(c *cli, args []string) (err error) {
@@ -80,12 +81,13 @@ func runQuery(c *cli, args []string) (err error) {
 	fs.BoolVar(&o.partial, "partial", false, "accept a result that depends on missing or damaged images (exit 0, warnings on stderr)")
 	fs.BoolVar(&o.names, "names", false, "write enum-like values (task states, socket families, types, states) as names in JSON too")
 	fs.Uint64Var(&o.memory, "max-memory", query.DefaultMaxMemory, "stop an evaluation that holds more than this many `bytes` (0: no limit)")
+	o.check = checkFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if o.script != "" {
-		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost})
+		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost, check: o.check})
 	}
 	if len(pos) < 2 {
 		return usageErrorf("query: need an expression and at least one dump (critq query -h)")
@@ -126,7 +128,7 @@ func runQuery(c *cli, args []string) (err error) {
 	if o.names || out.Format == query.FormatPretty || out.Format == query.FormatTable {
 		out.Names = q.ValueNames()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(o.check.context(context.Background()), os.Interrupt)
 	defer stop()
 	dumps := pos[1:]
 	falsy := false

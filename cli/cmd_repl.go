@@ -53,6 +53,7 @@ func runRepl(c *cli, args []string) error {
 	fs.StringVar(&format, "format", "", "output `format`: pretty (on a terminal), json (elsewhere), ndjson or table")
 	fs.Uint64Var(&cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
 	diffPair := fs.Bool("diff", false, "with dumps A B: bind changes, a and b as critq diff A B EXPR does (B is current)")
+	check := checkFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func runRepl(c *cli, args []string) error {
 	c.handlesInterrupt()
 	signal.Notify(ints, os.Interrupt)
 	defer signal.Stop(ints)
-	s := &session{ev: ev, stdout: c.stdout, stderr: c.stderr, interrupts: ints}
+	s := &session{ev: ev, stdout: c.stdout, stderr: c.stderr, interrupts: ints, parent: check.context(context.Background())}
 	if !term {
 		s.in = &plainLines{r: bufio.NewReader(c.stdin)}
 		return s.run()
@@ -132,6 +133,9 @@ type session struct {
 	stdout, stderr io.Writer
 	interrupts     <-chan os.Signal
 	first          int // exit code of the first failure (not interactive)
+	// parent is the context of every evaluation: it carries --root and
+	// --criu-options to the problems view.
+	parent context.Context
 }
 
 // errInterrupted is the cause of an evaluation stopped by Ctrl-C.
@@ -207,7 +211,11 @@ func (s *session) process(cmd repl.Cmd) (string, bool, error) {
 	for len(s.interrupts) > 0 { // a Ctrl-C typed before this evaluation
 		<-s.interrupts
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
+	parent := s.parent
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	done := make(chan struct{})
 	defer close(done)

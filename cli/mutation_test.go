@@ -208,6 +208,7 @@ func mutantRuns(dir, img string, pid string) []mutantRun {
 		{"x-fds", []string{"x", dir, "fds"}},
 		{"x-mems", []string{"x", dir, "mems"}},
 		{"x-rss", []string{"x", dir, "rss"}},
+		{"check", []string{"check", "--format", "json", "--root", dir, "--criu-options=--cpu-cap --manage-cgroups=none", dir}},
 	}
 	if pid != "" {
 		runs = append(runs,

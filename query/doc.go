@@ -44,6 +44,11 @@
 //	                                    config.dump and spec.dump as JSON; null
 //	                                    for a dump folder
 //
+// A program adds views that another package computes with [AddView], from
+// an init function: critq's cli adds problems (list(critq.views.problem),
+// what package check predicts of a restore on the host given by --root),
+// which query cannot build itself because check reads query's views.
+//
 // Kind variables hold the images of one kind, named after the kind in lower
 // case (PSTREE is pstree, IPCNS_SHM ipcns_shm). A kind whose file name
 // carries an id (core-<pid>.img, fdinfo-<files_id>.img, mountpoints-<ns>.img,

@@ -29,6 +29,7 @@ var queryEnv = sync.OnceValues(func() (*cel.Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	envBuilt.Store(true)
 	vars := Vars()
 	opts := make([]cel.EnvOption, 0, len(vars)+1)
 	for _, v := range vars {

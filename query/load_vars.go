@@ -81,6 +81,8 @@ func (d *Dump) varValue(ctx context.Context, adapter types.Adapter, v Var, n *ne
 		return d.rootfs()
 	case viewDeletedFiles:
 		return d.deletedFiles()
+	case viewAdded:
+		return d.addedValue(ctx, v)
 	}
 	files := d.d.Kind(v.Kind.Name)
 	if !v.keyed {

@@ -1,10 +1,12 @@
 package query
 
 import (
+	"context"
 	"sort"
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -26,6 +28,8 @@ type Var struct {
 	// shape of a kind variable
 	keyed  bool // a map from the id in the file name
 	single bool // one message per file, not a list
+	// build computes an added view (AddView)
+	build func(context.Context, *Dump) ([]proto.Message, error)
 }
 
 // viewID names the joined views; viewNone marks kind variables.
@@ -45,6 +49,7 @@ const (
 	viewRootfs
 	viewDeletedFiles
 	viewThreads
+	viewAdded // AddView
 )
 
 // Full names of the view messages.
@@ -139,10 +144,11 @@ func kindVars() []Var {
 	return out
 }
 
-// Vars returns every top-level name of the environment: the views first,
-// then one variable per image kind, sorted by name.
+// Vars returns every top-level name of the environment: the views first
+// (query's, then the added ones), then one variable per image kind, sorted
+// by name.
 func Vars() []Var {
-	out := append([]Var(nil), viewVars...)
+	out := append(append([]Var(nil), viewVars...), added()...)
 	kv := kindVars()
 	sort.Slice(kv, func(i, j int) bool { return kv[i].Name < kv[j].Name })
 	return append(out, kv...)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds CRIU 4.2 (the version that wrote the corpus) from a CRIU source
 # tree into a cache folder, for the real-restore test of critq check
-# (check/restore_test.go, run only with CRITQ_CRIU set and as root).
+# (check/restore_linux_test.go, TestRestoreOracle: run only as root with
+# CRITQ_CRIU=CACHE/criu).
 # Not run by .ci/run.
 #
 #   scripts/build-criu.sh SRC [CACHE]

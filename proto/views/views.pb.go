@@ -1,6 +1,6 @@
 // critq's joined views of a CRIU dump: the element types of the CEL variables
 // tasks, threads, vmas, fds, files, sockets, mounts and pagemaps (package
-// query).
+// query), and problems (package check, added by cli through query.AddView).
 // A view message is built by critq from several images; it is never stored in
 // a dump. Fields that restate an image's field keep its number, type and
 // (criu) options, so crit's JSON conventions apply to them unchanged.
@@ -1270,6 +1270,108 @@ func (x *Thread) GetCore() *images.CoreEntry {
 	return nil
 }
 
+// One problem critq check finds for a restore of the dump on the host
+// (package check): the element type of the problems view, which cli adds to
+// the environment through query.AddView. The host is the one the command was
+// given (--root, default /).
+type Problem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// the check that found it: files, cwd, network, pids, mounts, cgroups,
+	// namespaces, cpu, tty, options, images
+	Check *string `protobuf:"bytes,1,opt,name=check" json:"check,omitempty"`
+	// the task it concerns, 0 for the dump as a whole
+	Pid *uint32 `protobuf:"varint,2,opt,name=pid" json:"pid,omitempty"`
+	// the image and the entry in it that the problem comes from
+	Image *string `protobuf:"bytes,3,opt,name=image" json:"image,omitempty"`
+	Entry *string `protobuf:"bytes,4,opt,name=entry" json:"entry,omitempty"`
+	// CRIU would fail the restore; otherwise it restores something that differs
+	Blocking *bool   `protobuf:"varint,5,opt,name=blocking" json:"blocking,omitempty"`
+	Message  *string `protobuf:"bytes,6,opt,name=message" json:"message,omitempty"`
+	// what CRIU does about it, in its words where it has them
+	Consequence   *string `protobuf:"bytes,7,opt,name=consequence" json:"consequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Problem) Reset() {
+	*x = Problem{}
+	mi := &file_critq_views_views_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Problem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Problem) ProtoMessage() {}
+
+func (x *Problem) ProtoReflect() protoreflect.Message {
+	mi := &file_critq_views_views_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Problem.ProtoReflect.Descriptor instead.
+func (*Problem) Descriptor() ([]byte, []int) {
+	return file_critq_views_views_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Problem) GetCheck() string {
+	if x != nil && x.Check != nil {
+		return *x.Check
+	}
+	return ""
+}
+
+func (x *Problem) GetPid() uint32 {
+	if x != nil && x.Pid != nil {
+		return *x.Pid
+	}
+	return 0
+}
+
+func (x *Problem) GetImage() string {
+	if x != nil && x.Image != nil {
+		return *x.Image
+	}
+	return ""
+}
+
+func (x *Problem) GetEntry() string {
+	if x != nil && x.Entry != nil {
+		return *x.Entry
+	}
+	return ""
+}
+
+func (x *Problem) GetBlocking() bool {
+	if x != nil && x.Blocking != nil {
+		return *x.Blocking
+	}
+	return false
+}
+
+func (x *Problem) GetMessage() string {
+	if x != nil && x.Message != nil {
+		return *x.Message
+	}
+	return ""
+}
+
+func (x *Problem) GetConsequence() string {
+	if x != nil && x.Consequence != nil {
+		return *x.Consequence
+	}
+	return ""
+}
+
 var File_critq_views_views_proto protoreflect.FileDescriptor
 
 const file_critq_views_views_proto_rawDesc = "" +
@@ -1408,7 +1510,15 @@ const file_critq_views_views_proto_rawDesc = "" +
 	"\n" +
 	"sched_nice\x18\t \x01(\x11R\tschedNice\x12,\n" +
 	"\x04core\x18\n" +
-	" \x01(\v2\x18.critq.images.core_entryR\x04coreB$Z\"github.com/critq/critq/proto/views"
+	" \x01(\v2\x18.critq.images.core_entryR\x04core\"\xb5\x01\n" +
+	"\aproblem\x12\x14\n" +
+	"\x05check\x18\x01 \x01(\tR\x05check\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\x12\x14\n" +
+	"\x05entry\x18\x04 \x01(\tR\x05entry\x12\x1a\n" +
+	"\bblocking\x18\x05 \x01(\bR\bblocking\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12 \n" +
+	"\vconsequence\x18\a \x01(\tR\vconsequenceB$Z\"github.com/critq/critq/proto/views"
 
 var (
 	file_critq_views_views_proto_rawDescOnce sync.Once
@@ -1422,7 +1532,7 @@ func file_critq_views_views_proto_rawDescGZIP() []byte {
 	return file_critq_views_views_proto_rawDescData
 }
 
-var file_critq_views_views_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_critq_views_views_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_critq_views_views_proto_goTypes = []any{
 	(*Task)(nil),                    // 0: critq.views.task
 	(*Vma)(nil),                     // 1: critq.views.vma
@@ -1432,30 +1542,31 @@ var file_critq_views_views_proto_goTypes = []any{
 	(*Mount)(nil),                   // 5: critq.views.mount
 	(*Pagemap)(nil),                 // 6: critq.views.pagemap
 	(*Thread)(nil),                  // 7: critq.views.thread
-	(*images.CredsEntry)(nil),       // 8: critq.images.creds_entry
-	(*images.RlimitEntry)(nil),      // 9: critq.images.rlimit_entry
-	(*images.CoreEntry)(nil),        // 10: critq.images.core_entry
-	(*images.MmEntry)(nil),          // 11: critq.images.mm_entry
-	(*images.TaskKobjIdsEntry)(nil), // 12: critq.images.task_kobj_ids_entry
-	(images.FdTypes)(0),             // 13: critq.images.fd_types
-	(*images.FileEntry)(nil),        // 14: critq.images.file_entry
+	(*Problem)(nil),                 // 8: critq.views.problem
+	(*images.CredsEntry)(nil),       // 9: critq.images.creds_entry
+	(*images.RlimitEntry)(nil),      // 10: critq.images.rlimit_entry
+	(*images.CoreEntry)(nil),        // 11: critq.images.core_entry
+	(*images.MmEntry)(nil),          // 12: critq.images.mm_entry
+	(*images.TaskKobjIdsEntry)(nil), // 13: critq.images.task_kobj_ids_entry
+	(images.FdTypes)(0),             // 14: critq.images.fd_types
+	(*images.FileEntry)(nil),        // 15: critq.images.file_entry
 }
 var file_critq_views_views_proto_depIdxs = []int32{
-	8,  // 0: critq.views.task.creds:type_name -> critq.images.creds_entry
-	9,  // 1: critq.views.task.rlimits:type_name -> critq.images.rlimit_entry
-	10, // 2: critq.views.task.core:type_name -> critq.images.core_entry
-	11, // 3: critq.views.task.mm:type_name -> critq.images.mm_entry
+	9,  // 0: critq.views.task.creds:type_name -> critq.images.creds_entry
+	10, // 1: critq.views.task.rlimits:type_name -> critq.images.rlimit_entry
+	11, // 2: critq.views.task.core:type_name -> critq.images.core_entry
+	12, // 3: critq.views.task.mm:type_name -> critq.images.mm_entry
 	1,  // 4: critq.views.task.vmas:type_name -> critq.views.vma
 	2,  // 5: critq.views.task.fds:type_name -> critq.views.fd
-	12, // 6: critq.views.task.ids:type_name -> critq.images.task_kobj_ids_entry
-	13, // 7: critq.views.fd.type:type_name -> critq.images.fd_types
-	14, // 8: critq.views.fd.file:type_name -> critq.images.file_entry
+	13, // 6: critq.views.task.ids:type_name -> critq.images.task_kobj_ids_entry
+	14, // 7: critq.views.fd.type:type_name -> critq.images.fd_types
+	15, // 8: critq.views.fd.file:type_name -> critq.images.file_entry
 	4,  // 9: critq.views.fd.socket:type_name -> critq.views.socket
-	13, // 10: critq.views.file.type:type_name -> critq.images.fd_types
-	14, // 11: critq.views.file.entry:type_name -> critq.images.file_entry
+	14, // 10: critq.views.file.type:type_name -> critq.images.fd_types
+	15, // 11: critq.views.file.entry:type_name -> critq.images.file_entry
 	4,  // 12: critq.views.file.socket:type_name -> critq.views.socket
-	14, // 13: critq.views.socket.file:type_name -> critq.images.file_entry
-	10, // 14: critq.views.thread.core:type_name -> critq.images.core_entry
+	15, // 13: critq.views.socket.file:type_name -> critq.images.file_entry
+	11, // 14: critq.views.thread.core:type_name -> critq.images.core_entry
 	15, // [15:15] is the sub-list for method output_type
 	15, // [15:15] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
@@ -1474,7 +1585,7 @@ func file_critq_views_views_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_critq_views_views_proto_rawDesc), len(file_critq_views_views_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
