@@ -320,6 +320,7 @@ func argCandidates(spec argSpec, path, cur, prefix string, pos []string, args []
 				cands = append(cands, candidate{p, commands[p].summary})
 			}
 		}
+		addViewTopics()
 		topics := make([]string, 0, len(helpTopics))
 		for t := range helpTopics {
 			topics = append(topics, t)

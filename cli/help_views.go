@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/critq/critq/proto/critq/views"
 	"github.com/critq/critq/query"
@@ -12,10 +13,16 @@ import (
 
 func init() {
 	helpTopics["fields"] = fieldsHelp
+}
+
+// addViewTopics adds a help topic per message of views.proto (critq help
+// task). It runs when a topic is first looked up, not at every start:
+// parsing views.proto is work a query does not need.
+var addViewTopics = sync.OnceFunc(func() {
 	for _, m := range viewMessages() {
 		helpTopics[m.name] = func() string { return m.help() }
 	}
-}
+})
 
 // viewMessage is one message of views.proto with its fields and the
 // comments above them.
@@ -119,6 +126,7 @@ func fieldsHelp() string {
 // helpNames are the words critq help knows: topics and commands.
 func helpNames() []string {
 	var names []string
+	addViewTopics()
 	for t := range helpTopics {
 		names = append(names, t)
 	}

@@ -194,6 +194,7 @@ func nearCommand(word string) string {
 }
 
 func (c *cli) help(args []string) error {
+	addViewTopics()
 	if topic, ok := helpTopics[args[0]]; ok {
 		fmt.Fprint(c.stdout, topic())
 		return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 
 	"github.com/critq/critq/transform"
 )
@@ -31,6 +32,9 @@ func (c *cli) lockDump(dir string, o *transformFlags) (*transform.Lock, error) {
 			hint = "without --no-wait critq waits for it"
 		}
 		return nil, withCode(exitError, fmt.Errorf("%w; nothing written (%s)", err, hint))
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, withCode(exitBadImage, err) // no dump there: as dump.Open says
 	}
 	if err != nil {
 		return nil, withCode(exitError, err)
