@@ -23,6 +23,7 @@ import (
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 const batchUsage = `usage: critq batch [flags] SCRIPT DUMP...
@@ -64,7 +65,7 @@ type batchOptions struct {
 	timeout time.Duration
 	cost    uint64
 	// ruleCost is --cost for the rules when it is given: 0 leaves their
-	// default (query.DefaultRuleCostLimit, per entry).
+	// default (rules.DefaultRuleCostLimit, per entry).
 	ruleCost uint64
 
 	// progressAfter and progressEvery time the progress line (tests); 0
@@ -211,7 +212,7 @@ type scriptProgram struct {
 	lets     *query.Bindings
 	cols     []column // the queries, then the rules
 	queries  []*query.Query
-	rules    []*query.Rule // safe for concurrent use
+	rules    []*rules.Rule // safe for concurrent use
 	timeout  time.Duration
 	progress *progress
 }
@@ -231,7 +232,7 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 		switch st.Kind {
 		case batch.Let:
 			if err := p.lets.Let(st.Name, st.Source()); err != nil {
-				return nil, withCode(exitCompile, query.LocateError(sc, st, err))
+				return nil, withCode(exitCompile, rules.LocateError(sc, st, err))
 			}
 		}
 	}
@@ -243,7 +244,7 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 		func(_ context.Context, st *batch.Stmt) (*query.Query, error) { return p.lets.Compile(st.Source()) },
 		func(_ int, st *batch.Stmt, q *query.Query, err error) error {
 			if err != nil {
-				return withCode(exitCompile, query.LocateError(sc, st, err))
+				return withCode(exitCompile, rules.LocateError(sc, st, err))
 			}
 			p.cols = append(p.cols, column{"query", st.Name})
 			p.queries = append(p.queries, q)
@@ -252,8 +253,8 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 	if err != nil {
 		return nil, err
 	}
-	if srcs := query.ScriptRules(sc); len(srcs) > 0 {
-		if p.rules, err = query.CompileRules(srcs, query.RuleOptions{CostLimit: o.ruleCost}); err != nil {
+	if srcs := rules.ScriptRules(sc); len(srcs) > 0 {
+		if p.rules, err = rules.CompileRules(srcs, rules.RuleOptions{CostLimit: o.ruleCost}); err != nil {
 			return nil, withCode(exitCompile, err)
 		}
 		for _, r := range srcs {

@@ -11,7 +11,7 @@ import (
 	"github.com/critq/critq/codec/critjson"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/annot"
-	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 // previewRules applies the rules to d, writing nothing, and returns for
@@ -25,11 +25,11 @@ func (p *scriptProgram) previewRules(ctx context.Context, d *dump.Dump) ([]json.
 		ctx, cancel = context.WithTimeoutCause(ctx, p.timeout, fmt.Errorf("timeout after %v", p.timeout))
 		defer cancel()
 	}
-	res, err := query.ApplyRulesWith(ctx, d, p.rules, query.ApplyOptions{Steps: true})
+	res, err := rules.ApplyRulesWith(ctx, d, p.rules, rules.ApplyOptions{Steps: true})
 	if err != nil {
 		// A rule's error names the rule and the image; a bad image,
 		// only the image.
-		var ee *query.RuleEvalError
+		var ee *rules.RuleEvalError
 		if errors.As(err, &ee) || ctx.Err() != nil {
 			return nil, withCode(exitError, fmt.Errorf("%s: %w", d.Name, err))
 		}
@@ -47,7 +47,7 @@ func (p *scriptProgram) previewRules(ctx context.Context, d *dump.Dump) ([]json.
 // "entry", "field", "old", "new"}, ...]}, old and new in crit's pretty form
 // (null for a value that is not there). A dropped entry is one change with
 // field null, old the whole entry and new null.
-func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChange) []byte {
+func appendRulePreview(b []byte, st rules.RuleStats, changes []*rules.EntryChange) []byte {
 	b = append(b, `{"kind":`...)
 	b = annot.AppendJSONString(b, st.Rule.Kind.Name)
 	for _, n := range []struct {
@@ -61,7 +61,7 @@ func appendRulePreview(b []byte, st query.RuleStats, changes []*query.EntryChang
 	}
 	b = append(b, `,"changes":[`...)
 	first := true
-	change := func(c *query.EntryChange, field, old, nw []byte) {
+	change := func(c *rules.EntryChange, field, old, nw []byte) {
 		if !first {
 			b = append(b, ',')
 		}

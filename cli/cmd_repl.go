@@ -18,6 +18,7 @@ import (
 	"github.com/critq/critq/internal/fileout"
 	"github.com/critq/critq/query"
 	"github.com/critq/critq/repl"
+	"github.com/critq/critq/rules"
 )
 
 const replUsage = `usage: critq repl [flags] [DUMP...]
@@ -246,7 +247,7 @@ func (s *session) status() error {
 // codeOf maps an error of the Evaluator to an exit code.
 func codeOf(err error) int {
 	var ce *query.CompileError
-	var re *query.RuleError
+	var re *rules.RuleError
 	var de *query.DumpError
 	var pe *repl.ParseError
 	switch {

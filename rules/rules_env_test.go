@@ -1,0 +1,58 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/critq/critq/internal/celprobe"
+	"github.com/critq/critq/query"
+)
+
+// ruleProbes returns one use of every function and macro of the query
+// environment that does not read a dump (critq.mem), for the tests that
+// check that rules accept them; a macro celprobe does not know is a test
+// failure.
+func ruleProbes(t *testing.T) []celprobe.Probe {
+	t.Helper()
+	env, err := query.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := query.BaseEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The functions a query has and the base lacks read a dump's memory.
+	probes := celprobe.Calls(env, func(name string) bool { return base.Functions()[name] == nil })
+	for _, m := range celprobe.Macros(env) {
+		if m.Expr == "" {
+			t.Errorf("macro %s: no use of it in celprobe: add one", m.Name)
+			continue
+		}
+		probes = append(probes, m)
+	}
+	var out []celprobe.Probe
+	for _, p := range probes {
+		if _, err := query.Compile(p.Expr); err == nil {
+			out = append(out, p)
+		}
+	}
+	t.Logf("%d of %d probes compile as queries", len(out), len(probes))
+	if len(out) < 100 {
+		t.Fatalf("only %d of %d probes compile as queries", len(out), len(probes))
+	}
+	return out
+}
+
+// TestRulesHaveQueryFunctions checks that every function and macro of the
+// query environment compiles in a rule.
+func TestRulesHaveQueryFunctions(t *testing.T) {
+	for _, p := range ruleProbes(t) {
+		src := RuleSource{Where: p.Name, Kind: "files", Expr: "[" + p.Expr + "].size() >= 0 ? e : e"}
+		if _, err := CompileRules([]RuleSource{src}, RuleOptions{}); err != nil {
+			t.Errorf("%s: %s compiles in a query, not in a rule: %v", p.Name, p.Expr, err)
+		}
+	}
+	if _, err := CompileRules([]RuleSource{{Where: "rule 1", Kind: "files", Expr: "[1, 2].distinct().size() == 2 ? e : e"}}, RuleOptions{}); err != nil {
+		t.Errorf("distinct() in a rule: %v", err)
+	}
+}
