@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/query"
 	"github.com/critq/critq/rules"
 	"github.com/critq/critq/transform"
 )
@@ -188,15 +189,15 @@ func runTransform(c *cli, args []string) error {
 	}
 	res, err := rules.ApplyRulesWith(ctx, d, compiled, rules.ApplyOptions{AllowPartial: o.force})
 	if err != nil {
-		var ee *rules.RuleEvalError
+		var de *query.DumpError
 		var ie *rules.IncompleteError
 		if errors.As(err, &ie) {
 			return withCode(exitError, fmt.Errorf("%w\n%s", err, refusedNote))
 		}
-		if errors.As(err, &ee) || ctx.Err() != nil {
-			return withCode(exitError, err)
+		if errors.As(err, &de) {
+			return withCode(exitBadImage, err)
 		}
-		return withCode(exitBadImage, err)
+		return withCode(exitError, err)
 	}
 	empty := c.reportStats(res)
 	for _, w := range res.Warnings(d) {
@@ -219,7 +220,7 @@ func runTransform(c *cli, args []string) error {
 	if o.dryRun && o.out == "" && !o.inPlace {
 		return nil
 	}
-	plan, err := buildPlan(d, res)
+	plan, err := res.Plan(d)
 	if err != nil {
 		return withCode(exitError, err)
 	}
@@ -325,33 +326,6 @@ func (c *cli) reportStats(res *rules.RuleResult) *rules.Rule {
 		}
 	}
 	return empty
-}
-
-// buildPlan rewrites each changed image: changed entries re-encoded, every
-// other one copied as bytes.
-func buildPlan(d *dump.Dump, res *rules.RuleResult) (*transform.Plan, error) {
-	plan := &transform.Plan{Images: map[string][]byte{}}
-	byFile := map[string]map[int]*transform.Change{}
-	for _, ch := range res.Changes {
-		m := byFile[ch.File]
-		if m == nil {
-			m = map[int]*transform.Change{}
-			byFile[ch.File] = m
-		}
-		m[ch.Index] = &transform.Change{Drop: ch.Drop, Payload: ch.Payload, Extra: ch.Extra}
-	}
-	for name, changes := range byFile {
-		img, err := d.File(name).Image()
-		if err != nil {
-			return nil, err
-		}
-		b, err := transform.RewriteImage(name, img, changes)
-		if err != nil {
-			return nil, err
-		}
-		plan.Images[name] = b
-	}
-	return plan, nil
 }
 
 // recoverDump finishes or rolls back an interrupted in-place transform.
