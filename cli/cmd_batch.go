@@ -162,7 +162,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 					return werr
 				})
 				if first == 0 {
-					first = exitCodeOf(err)
+					first = exitCode(err, exitError)
 				}
 				return nil
 			}
@@ -302,8 +302,8 @@ func (p *scriptProgram) evalOne(ctx context.Context, q *query.Query, d *query.Du
 }
 
 // evalCoded runs eval, under timeout when it is not 0, and gives its error
-// an exit code: exitBadImage when the dump could not be read, exitError
-// otherwise.
+// its exit code (exitBadImage when the dump could not be read, exitError
+// otherwise).
 func evalCoded(ctx context.Context, timeout time.Duration, eval func(context.Context) (ref.Val, error)) (ref.Val, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -311,23 +311,10 @@ func evalCoded(ctx context.Context, timeout time.Duration, eval func(context.Con
 		defer cancel()
 	}
 	v, err := eval(ctx)
-	var de *query.DumpError
-	switch {
-	case errors.As(err, &de):
-		return nil, withCode(exitBadImage, err)
-	case err != nil:
-		return nil, withCode(exitError, err)
+	if err != nil {
+		return nil, withExitCode(err, exitError)
 	}
 	return v, nil
-}
-
-// exitCodeOf returns the exit code an error carries, exitError if none.
-func exitCodeOf(err error) int {
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
-		return coded.ExitCode()
-	}
-	return exitError
 }
 
 // recordWriter writes the results of a batch run, dump by dump.

@@ -3,11 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/query"
 	"github.com/critq/critq/rules"
 )
 
@@ -27,11 +25,7 @@ func (p *scriptProgram) previewRules(ctx context.Context, d *dump.Dump) ([]json.
 	// the dump and the image.
 	res, err := rules.ApplyRulesWith(ctx, d, p.rules, rules.ApplyOptions{Steps: true})
 	if err != nil {
-		var de *query.DumpError
-		if errors.As(err, &de) {
-			return nil, withCode(exitBadImage, err)
-		}
-		return nil, withCode(exitError, err)
+		return nil, withExitCode(err, exitError)
 	}
 	out := make([]json.RawMessage, len(p.rules))
 	for i := range p.rules {
