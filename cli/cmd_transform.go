@@ -7,12 +7,10 @@ import (
 	iofs "io/fs"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/query"
 	"github.com/critq/critq/rules"
 	"github.com/critq/critq/transform"
 )
@@ -165,7 +163,7 @@ func runTransform(c *cli, args []string) error {
 
 	compiled, err := rules.CompileRules(srcs, rules.RuleOptions{CostLimit: o.cost})
 	if err != nil {
-		return withCode(exitCompile, err)
+		return withExitCode(err, exitCompile)
 	}
 	var lock *transform.Lock
 	if o.inPlace {
@@ -189,15 +187,11 @@ func runTransform(c *cli, args []string) error {
 	}
 	res, err := rules.ApplyRulesWith(ctx, d, compiled, rules.ApplyOptions{AllowPartial: o.force})
 	if err != nil {
-		var de *query.DumpError
 		var ie *rules.IncompleteError
 		if errors.As(err, &ie) {
-			return withCode(exitError, fmt.Errorf("%w\n%s", err, refusedNote))
+			err = fmt.Errorf("%w\n%s", err, refusedNote)
 		}
-		if errors.As(err, &de) {
-			return withCode(exitBadImage, err)
-		}
-		return withCode(exitError, err)
+		return withExitCode(err, exitError)
 	}
 	empty := c.reportStats(res)
 	for _, w := range res.Warnings(d) {
@@ -293,26 +287,11 @@ func (o *transformFlags) ruleSources(pos []string) ([]rules.RuleSource, []string
 
 // sugar builds the rule of --kind, --where, --set and --drop.
 func (o *transformFlags) sugar(n int) (rules.RuleSource, error) {
-	if o.drop == (len(o.sets) > 0) {
-		return rules.RuleSource{}, usageErrorf("transform: --kind needs --set PATH=EXPR or --drop (not both)")
+	rs, err := rules.Sugar{Kind: o.kind, Where: o.where, Sets: o.sets, Drop: o.drop}.Source(fmt.Sprintf("rule %d (--kind %s)", n, o.kind))
+	if err != nil {
+		return rules.RuleSource{}, usageErrorf("transform: %v", err)
 	}
-	value := "drop()"
-	if !o.drop {
-		var parts []string
-		for _, s := range o.sets {
-			path, expr, ok := strings.Cut(s, "=")
-			if !ok || strings.TrimSpace(path) == "" {
-				return rules.RuleSource{}, usageErrorf("transform: --set %q: want PATH=EXPR", s)
-			}
-			parts = append(parts, strconv.Quote(strings.TrimSpace(path))+": ("+expr+")")
-		}
-		value = "e.with({" + strings.Join(parts, ", ") + "})"
-	}
-	expr := value
-	if o.where != "" {
-		expr = "(" + o.where + ") ? " + value + " : e"
-	}
-	return rules.RuleSource{Where: fmt.Sprintf("rule %d (--kind %s)", n, o.kind), Kind: o.kind, Expr: expr}, nil
+	return rs, nil
 }
 
 // reportStats prints what each rule did and returns the first rule that

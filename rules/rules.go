@@ -63,6 +63,8 @@ type RuleSource struct {
 	// script and stmt place a rule of a script (ScriptRules).
 	script *batch.Script
 	stmt   *batch.Stmt
+	// parts place a rule of flags (Sugar) in the flags.
+	parts []sugarPart
 }
 
 // ParseRule splits the text of a rule, KIND: EXPR.

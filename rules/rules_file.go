@@ -56,8 +56,12 @@ func (s RuleSource) source() string {
 	return s.Expr
 }
 
-// locate places an error of compiling the rule in its script, if any.
+// locate places an error of compiling the rule in its script or its
+// flags, if any.
 func (s RuleSource) locate(err error) error {
+	if s.parts != nil {
+		return locateSugar(s.Expr, s.parts, err)
+	}
 	if s.stmt == nil {
 		return err
 	}
