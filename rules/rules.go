@@ -24,6 +24,7 @@ import (
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/internal/annot"
+	"github.com/critq/critq/internal/celwalk"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/proto/images"
 	"github.com/critq/critq/query"
@@ -365,40 +366,15 @@ func (c *ruleChecker) err() error {
 
 // walk visits every call of with() in e.
 func (c *ruleChecker) walk(e celast.Expr, entry protoreflect.MessageDescriptor, vars []string) {
-	switch e.Kind() {
-	case celast.CallKind:
-		call := e.AsCall()
-		if call.FunctionName() == "with" && call.IsMemberFunction() && len(call.Args()) == 1 {
-			c.checkWith(e, entry, vars)
+	celwalk.Walk(e, celwalk.Scope{}, func(x celast.Expr, _ celwalk.Scope) bool {
+		if x.Kind() == celast.CallKind {
+			call := x.AsCall()
+			if call.FunctionName() == "with" && call.IsMemberFunction() && len(call.Args()) == 1 {
+				c.checkWith(x, entry, vars)
+			}
 		}
-		if call.IsMemberFunction() {
-			c.walk(call.Target(), entry, vars)
-		}
-		for _, a := range call.Args() {
-			c.walk(a, entry, vars)
-		}
-	case celast.SelectKind:
-		c.walk(e.AsSelect().Operand(), entry, vars)
-	case celast.ListKind:
-		for _, el := range e.AsList().Elements() {
-			c.walk(el, entry, vars)
-		}
-	case celast.MapKind:
-		for _, ent := range e.AsMap().Entries() {
-			me := ent.AsMapEntry()
-			c.walk(me.Key(), entry, vars)
-			c.walk(me.Value(), entry, vars)
-		}
-	case celast.StructKind:
-		for _, f := range e.AsStruct().Fields() {
-			c.walk(f.AsStructField().Value(), entry, vars)
-		}
-	case celast.ComprehensionKind:
-		cp := e.AsComprehension()
-		for _, x := range []celast.Expr{cp.IterRange(), cp.AccuInit(), cp.LoopCondition(), cp.LoopStep(), cp.Result()} {
-			c.walk(x, entry, vars)
-		}
-	}
+		return true
+	})
 }
 
 // checkWith checks one call m.with({...}).
