@@ -2,6 +2,8 @@ package query
 
 import (
 	"testing"
+
+	"github.com/critq/critq/internal/testcpu"
 )
 
 // BenchmarkCompileWarm compiles a typical query on the warm environment.
@@ -15,11 +17,13 @@ func BenchmarkCompileWarm(b *testing.B) {
 	} {
 		b.Run(src, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := testcpu.Used()
 			for b.Loop() {
 				if _, err := Compile(src); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64((testcpu.Used()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

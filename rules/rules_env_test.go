@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/critq/critq/internal/celprobe"
+	"github.com/critq/critq/internal/testcpu"
 	"github.com/critq/critq/query"
 )
 
@@ -54,5 +55,32 @@ func TestRulesHaveQueryFunctions(t *testing.T) {
 	}
 	if _, err := CompileRules([]RuleSource{{Where: "rule 1", Kind: "files", Expr: "[1, 2].distinct().size() == 2 ? e : e"}}, RuleOptions{}); err != nil {
 		t.Errorf("distinct() in a rule: %v", err)
+	}
+}
+
+// BenchmarkCompileRuleWarm compiles a typical rule on the warm
+// environment (query.BaseEnv built once, extended per rule).
+func BenchmarkCompileRuleWarm(b *testing.B) {
+	if _, err := query.BaseEnv(); err != nil {
+		b.Fatal(err)
+	}
+	for _, src := range []string{
+		`files: e.type == REG && e.reg.name == "/usr/bin/sleep" ? e.with({"reg.name": "/opt/bin/sleep"}) : e`,
+		`mm: e.with({"vmas": e.vmas.filter(v, v.prot & PROT_EXEC == 0)})`,
+	} {
+		rs, err := ParseRule("rule 1", src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(src, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := testcpu.Used()
+			for b.Loop() {
+				if _, err := CompileRules([]RuleSource{rs}, RuleOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((testcpu.Used()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
 	}
 }
