@@ -13,10 +13,10 @@
 //
 // The package checks only the layout of a script and keeps each expression
 // with its position, so that the compiler's errors name script:line:col;
-// package query compiles the expressions and the rules (query.ScriptRules,
-// query.LocateError). critq -f previews a script's rules over many dumps,
-// and a rules file of critq transform -f, which applies them, is a script
-// of rules.
+// package query compiles the expressions and package rules the rules
+// (rules.ScriptRules, rules.LocateError). critq -f previews a script's
+// rules over many dumps, and a rules file of critq transform -f, which
+// applies them, is a script of rules.
 //
 // [Run] evaluates a function over a list of dumps with a bounded number of
 // workers and hands the results back in the order of the list, holding at

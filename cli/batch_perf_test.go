@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,19 +72,7 @@ func TestBatchParallel(t *testing.T) {
 		}
 		src = "../testdata/dumps/sleep-plain"
 	}
-	abs, err := filepath.Abs(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	var dirs []string
-	for i := range 600 {
-		d := filepath.Join(tmp, fmt.Sprintf("copy%03d", i))
-		if err := os.Symlink(abs, d); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
+	dirs := linkCopies(t, src, 600)
 	perf := os.Getenv("CRITQ_PERF") == "1"
 	tries := 1
 	if perf {

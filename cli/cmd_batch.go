@@ -23,6 +23,7 @@ import (
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 const batchUsage = `usage: critq batch [flags] SCRIPT DUMP...
@@ -64,7 +65,7 @@ type batchOptions struct {
 	timeout time.Duration
 	cost    uint64
 	// ruleCost is --cost for the rules when it is given: 0 leaves their
-	// default (query.DefaultRuleCostLimit, per entry).
+	// default (rules.DefaultRuleCostLimit, per entry).
 	ruleCost uint64
 	// check is --root and --criu-options, for the problems view.
 	check *checkConfig
@@ -168,7 +169,7 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 					return werr
 				})
 				if first == 0 {
-					first = exitCodeOf(err)
+					first = exitCode(err, exitError)
 				}
 				return nil
 			}
@@ -218,7 +219,7 @@ type scriptProgram struct {
 	lets     *query.Bindings
 	cols     []column // the queries, then the rules
 	queries  []*query.Query
-	rules    []*query.Rule // safe for concurrent use
+	rules    []*rules.Rule // safe for concurrent use
 	timeout  time.Duration
 	progress *progress
 }
@@ -238,7 +239,7 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 		switch st.Kind {
 		case batch.Let:
 			if err := p.lets.Let(st.Name, st.Source()); err != nil {
-				return nil, withCode(exitCompile, query.LocateError(sc, st, err))
+				return nil, withCode(exitCompile, rules.LocateError(sc, st, err))
 			}
 		}
 	}
@@ -250,7 +251,7 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 		func(_ context.Context, st *batch.Stmt) (*query.Query, error) { return p.lets.Compile(st.Source()) },
 		func(_ int, st *batch.Stmt, q *query.Query, err error) error {
 			if err != nil {
-				return withCode(exitCompile, query.LocateError(sc, st, err))
+				return withCode(exitCompile, rules.LocateError(sc, st, err))
 			}
 			p.cols = append(p.cols, column{"query", st.Name})
 			p.queries = append(p.queries, q)
@@ -259,8 +260,8 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 	if err != nil {
 		return nil, err
 	}
-	if srcs := query.ScriptRules(sc); len(srcs) > 0 {
-		if p.rules, err = query.CompileRules(srcs, query.RuleOptions{CostLimit: o.ruleCost}); err != nil {
+	if srcs := rules.ScriptRules(sc); len(srcs) > 0 {
+		if p.rules, err = rules.CompileRules(srcs, rules.RuleOptions{CostLimit: o.ruleCost}); err != nil {
 			return nil, withCode(exitCompile, err)
 		}
 		for _, r := range srcs {
@@ -308,8 +309,8 @@ func (p *scriptProgram) evalOne(ctx context.Context, q *query.Query, d *query.Du
 }
 
 // evalCoded runs eval, under timeout when it is not 0, and gives its error
-// an exit code: exitBadImage when the dump could not be read, exitError
-// otherwise.
+// its exit code (exitBadImage when the dump could not be read, exitError
+// otherwise).
 func evalCoded(ctx context.Context, timeout time.Duration, eval func(context.Context) (ref.Val, error)) (ref.Val, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -317,23 +318,10 @@ func evalCoded(ctx context.Context, timeout time.Duration, eval func(context.Con
 		defer cancel()
 	}
 	v, err := eval(ctx)
-	var de *query.DumpError
-	switch {
-	case errors.As(err, &de):
-		return nil, withCode(exitBadImage, err)
-	case err != nil:
-		return nil, withCode(exitError, err)
+	if err != nil {
+		return nil, withExitCode(err, exitError)
 	}
 	return v, nil
-}
-
-// exitCodeOf returns the exit code an error carries, exitError if none.
-func exitCodeOf(err error) int {
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
-		return coded.ExitCode()
-	}
-	return exitError
 }
 
 // recordWriter writes the results of a batch run, dump by dump.

@@ -60,7 +60,7 @@ func runCheck(c *cli, args []string) error {
 		rep, err := check.Run(ctx, d, host, opts)
 		d.Close()
 		if err != nil {
-			return withCode(codeOf(err), errors.New(namedError(p, err)))
+			return withCode(exitCode(err, exitError), errors.New(namedError(p, err)))
 		}
 		rep.Dump = p
 		blocking = blocking || rep.Blocking()

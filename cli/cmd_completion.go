@@ -13,6 +13,7 @@ import (
 	"github.com/critq/critq/explore"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 // completeCommand is the hidden command the completion scripts run:
@@ -411,12 +412,12 @@ func kindCandidates(p string) []candidate {
 
 // ruleNames are the names transform takes for the entries of kind k: its
 // name in lower case with dashes, and the head entry apart (see
-// query.RuleKind); none for a kind rules cannot rewrite.
+// rules.RuleKind); none for a kind rules cannot rewrite.
 func ruleNames(k *magic.Kind) []string {
 	name := strings.ToLower(strings.ReplaceAll(k.Name, "_", "-"))
 	var names []string
 	for _, n := range []string{name, name + "-head", "ghost-chunk"} {
-		rk, err := query.RuleKind(n)
+		rk, err := rules.RuleKind(n)
 		if err == nil && rk == k && (n != "ghost-chunk" || k.Extra == magic.ExtraGhostFile) {
 			names = append(names, n)
 		}

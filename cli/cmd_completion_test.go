@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 // critqOnPath returns the environment of a shell whose PATH has a
@@ -113,7 +113,7 @@ func dumpKinds(t *testing.T, dir string) []string {
 		if f.Kind == nil {
 			continue
 		}
-		if _, err := query.RuleKind(f.Kind.Name); err == nil {
+		if _, err := rules.RuleKind(f.Kind.Name); err == nil {
 			names = append(names, strings.ToLower(strings.ReplaceAll(f.Kind.Name, "_", "-")))
 		}
 	}

@@ -81,7 +81,7 @@ func runCore(c *cli, args []string) error {
 	if len(pos) == 1 {
 		tasks, err := e.Tasks()
 		if err != nil {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 		for _, t := range tasks {
 			pids = append(pids, t.PID)
@@ -103,7 +103,7 @@ func runCore(c *cli, args []string) error {
 	if *out == "-" {
 		p, err := w.Plan(pids[0])
 		if err != nil {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 		if err := w.WritePlan(c.stdout, p); err != nil {
 			return coreWriteError(p, "stdout", err)
@@ -122,7 +122,7 @@ func runCore(c *cli, args []string) error {
 	for _, pid := range pids {
 		p, err := w.Plan(pid)
 		if err != nil {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 		if err := writeCoreFile(w, p, filepath.Join(*out, fmt.Sprintf("core.%d", pid))); err != nil {
 			return err
@@ -158,7 +158,7 @@ func coreWriteError(p *elfcore.Plan, name string, err error) error {
 	if errors.As(err, &we) {
 		return withCode(exitError, fmt.Errorf("%s: %w", name, we.Err))
 	}
-	return viewError(fmt.Errorf("core of pid %d: %w", p.PID, err))
+	return withExitCode(fmt.Errorf("core of pid %d: %w", p.PID, err), exitBadImage)
 }
 
 // warnCoreMissing says on stderr what a core left out of file mappings.
@@ -215,7 +215,7 @@ func coreCheck(c *cli, w *elfcore.Writer, pids []uint32, root bool) error {
 		}
 	}
 	if failed != nil {
-		return viewError(fmt.Errorf("some cores cannot be written: %w", failed))
+		return withExitCode(fmt.Errorf("some cores cannot be written: %w", failed), exitBadImage)
 	}
 	return nil
 }

@@ -372,9 +372,5 @@ func (o *output) finish(err error) error {
 	case o.err != nil:
 		return withCode(exitError, o.err)
 	}
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
-		return err
-	}
-	return withCode(exitBadImage, err)
+	return withExitCode(err, exitBadImage)
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -111,12 +110,7 @@ func runExport(c *cli, args []string) error {
 		if r.err != nil {
 			fmt.Fprintf(c.stderr, "critq: %s\n", namedError(pos[i], r.err))
 			if first == nil {
-				code := codeOf(r.err)
-				var pe *export.PartialError
-				if errors.As(r.err, &pe) {
-					code = exitBadImage
-				}
-				first = withCode(code, r.err)
+				first = withExitCode(r.err, exitError)
 			}
 			continue
 		}
@@ -139,7 +133,7 @@ func runExport(c *cli, args []string) error {
 	wg.Wait()
 	if first != nil {
 		fmt.Fprintf(c.stderr, "critq: export: %d written, %d unchanged, %d failed\n", written, skipped, len(pos)-written-skipped)
-		return silentError{code: exitCodeOf(first)}
+		return silentError{code: exitCode(first, exitError)}
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func runMem(c *cli, args []string) error {
 			return err
 		}
 		if spans, err = m.Spans(pid); err != nil {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 	} else {
 		addr, err := strconv.ParseUint(pos[2], 0, 64)
@@ -112,7 +112,7 @@ func runMem(c *cli, args []string) error {
 				return withCode(exitError, err)
 			}
 			if rerr != nil {
-				return readError(rerr)
+				return withExitCode(rerr, exitBadImage)
 			}
 			a += n
 		}
@@ -121,18 +121,6 @@ func runMem(c *cli, args []string) error {
 		}
 	}
 	return nil
-}
-
-// readError maps an error of a memory read to an exit code: 5 when the
-// dump does not hold the bytes asked for (no VMA, a file mapping, a task
-// without memory), 4 when an image cannot be read.
-func readError(err error) error {
-	for _, why := range []error{mem.ErrUnmapped, mem.ErrNotDumped, mem.ErrNoMemory} {
-		if errors.Is(err, why) {
-			return withCode(exitError, err)
-		}
-	}
-	return withCode(exitBadImage, err)
 }
 
 // openExplorer opens a dump for reading memory (spooling the pages of a
@@ -156,19 +144,19 @@ func memTable(w io.Writer, e *explore.Explorer) error {
 	switch {
 	case errors.Is(err, explore.ErrNoPstree) && len(e.Memory().Dump().Kind("CORE")) > 0:
 		// Cores without a process tree: a damaged dump, not a pre-dump.
-		return viewError(err)
+		return withExitCode(err, exitBadImage)
 	case errors.Is(err, explore.ErrNoPstree):
 		// A pre-dump: the tasks are the pids of its pagemaps; their
 		// names are in the full dump.
 		pids, perr := e.Memory().PIDs()
 		if perr != nil || len(pids) == 0 {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 		for _, pid := range pids {
 			rows = append(rows, row{pid, "?"})
 		}
 	case err != nil:
-		return viewError(err)
+		return withExitCode(err, exitBadImage)
 	}
 	for _, t := range tasks {
 		rows = append(rows, row{t.PID, t.Comm()})
@@ -178,7 +166,7 @@ func memTable(w io.Writer, e *explore.Explorer) error {
 	for _, r := range rows {
 		priv, shared, err := e.Memory().Held(r.pid)
 		if err != nil {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.pid, r.comm, annot.Size(priv), annot.Size(shared))
 	}
@@ -192,7 +180,7 @@ func checkMemPID(e *explore.Explorer, pid uint32) error {
 	if errors.Is(err, explore.ErrNoPstree) {
 		pids, perr := e.Memory().PIDs()
 		if perr != nil || len(pids) == 0 {
-			return viewError(err)
+			return withExitCode(err, exitBadImage)
 		}
 		if slices.Contains(pids, pid) {
 			return nil
@@ -326,7 +314,7 @@ func runMemSearch(c *cli, args []string) error {
 		return err
 	})
 	if err != nil {
-		return viewError(err)
+		return withExitCode(err, exitBadImage)
 	}
 	if *format == "json" {
 		if err := writeJSONLine(c.stdout, hits); err != nil {

@@ -167,7 +167,7 @@ func (s *session) run() error {
 		out, exit, err := s.process(cmd)
 		io.WriteString(s.stdout, out)
 		if err != nil {
-			s.fail(codeOf(err), err)
+			s.fail(exitCode(err, exitError), err)
 		}
 		if exit {
 			return s.status()
@@ -249,23 +249,6 @@ func (s *session) status() error {
 		return silentError{code: s.first}
 	}
 	return nil
-}
-
-// codeOf maps an error of the Evaluator to an exit code.
-func codeOf(err error) int {
-	var ce *query.CompileError
-	var re *query.RuleError
-	var de *query.DumpError
-	var pe *repl.ParseError
-	switch {
-	case errors.As(err, &ce), errors.As(err, &re):
-		return exitCompile
-	case errors.As(err, &de):
-		return exitBadImage
-	case errors.As(err, &pe):
-		return exitUsage
-	}
-	return exitError
 }
 
 // plainLines reads lines from a reader that is not a terminal.

@@ -7,12 +7,11 @@ import (
 	iofs "io/fs"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/critq/critq/dump"
-	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 	"github.com/critq/critq/transform"
 )
 
@@ -124,8 +123,8 @@ func runTransform(c *cli, args []string) error {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the changed fields, write nothing; with -o or --in-place also the files it would write")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "accept rules that change nothing")
 	fs.BoolVar(&o.force, "force", false, "write entries that fail validation (CRIU may not restore them)")
-	fs.DurationVar(&o.timeout, "timeout", query.DefaultRuleTimeout, "stop the evaluation after `duration`")
-	fs.Uint64Var(&o.cost, "cost", query.DefaultRuleCostLimit, "limit of the cost of one rule on one entry")
+	fs.DurationVar(&o.timeout, "timeout", rules.DefaultRuleTimeout, "stop the evaluation after `duration`")
+	fs.Uint64Var(&o.cost, "cost", rules.DefaultRuleCostLimit, "limit of the cost of one rule on one entry")
 	o.lockFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -182,9 +181,9 @@ func runTransform(c *cli, args []string) error {
 		}
 	}
 
-	rules, err := query.CompileRules(srcs, query.RuleOptions{CostLimit: o.cost})
+	compiled, err := rules.CompileRules(srcs, rules.RuleOptions{CostLimit: o.cost})
 	if err != nil {
-		return withCode(exitCompile, err)
+		return withExitCode(err, exitCompile)
 	}
 	var lock *transform.Lock
 	if o.inPlace {
@@ -207,17 +206,13 @@ func runTransform(c *cli, args []string) error {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("rules stopped after %v (--timeout)", o.timeout))
 		defer cancel()
 	}
-	res, err := query.ApplyRulesWith(ctx, d, rules, query.ApplyOptions{AllowPartial: o.force})
+	res, err := rules.ApplyRulesWith(ctx, d, compiled, rules.ApplyOptions{AllowPartial: o.force})
 	if err != nil {
-		var ee *query.RuleEvalError
-		var ie *query.IncompleteError
+		var ie *rules.IncompleteError
 		if errors.As(err, &ie) {
-			return withCode(exitError, fmt.Errorf("%w\n%s", err, refusedNote))
+			err = fmt.Errorf("%w\n%s", err, refusedNote)
 		}
-		if errors.As(err, &ee) || ctx.Err() != nil {
-			return withCode(exitError, err)
-		}
-		return withCode(exitBadImage, err)
+		return withExitCode(err, exitError)
 	}
 	empty := c.reportStats(res)
 	for _, w := range res.Warnings(d) {
@@ -240,7 +235,7 @@ func runTransform(c *cli, args []string) error {
 	if o.dryRun && o.out == "" && !o.inPlace {
 		return nil
 	}
-	plan, err := buildPlan(d, res)
+	plan, err := res.Plan(d)
 	if err != nil {
 		return withCode(exitError, err)
 	}
@@ -278,21 +273,21 @@ const refusedNote = "nothing written: CRIU could not restore the dump (--force w
 // ruleSources collects the rules of the command line in order: files,
 // --rule, the --kind rule, and, when none of them is given, the first
 // positional argument. It returns the remaining positional arguments.
-func (o *transformFlags) ruleSources(pos []string) ([]query.RuleSource, []string, error) {
-	var srcs []query.RuleSource
+func (o *transformFlags) ruleSources(pos []string) ([]rules.RuleSource, []string, error) {
+	var srcs []rules.RuleSource
 	for _, f := range o.files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, nil, withCode(exitUsage, err)
 		}
-		rs, err := query.ParseRuleFile(f, string(b))
+		rs, err := rules.ParseRuleFile(f, string(b))
 		if err != nil {
 			return nil, nil, withCode(exitCompile, err)
 		}
 		srcs = append(srcs, rs...)
 	}
 	for _, r := range o.rules {
-		rs, err := query.ParseRule(fmt.Sprintf("rule %d", len(srcs)+1), r)
+		rs, err := rules.ParseRule(fmt.Sprintf("rule %d", len(srcs)+1), r)
 		if err != nil {
 			return nil, nil, withCode(exitCompile, err)
 		}
@@ -308,7 +303,7 @@ func (o *transformFlags) ruleSources(pos []string) ([]query.RuleSource, []string
 		return nil, nil, usageErrorf("transform: --where, --set and --drop go with --kind")
 	}
 	if len(srcs) == 0 && len(pos) > 0 {
-		rs, err := query.ParseRule("rule 1", pos[0])
+		rs, err := rules.ParseRule("rule 1", pos[0])
 		if err != nil {
 			return nil, nil, withCode(exitCompile, err)
 		}
@@ -321,33 +316,18 @@ func (o *transformFlags) ruleSources(pos []string) ([]query.RuleSource, []string
 }
 
 // sugar builds the rule of --kind, --where, --set and --drop.
-func (o *transformFlags) sugar(n int) (query.RuleSource, error) {
-	if o.drop == (len(o.sets) > 0) {
-		return query.RuleSource{}, usageErrorf("transform: --kind needs --set PATH=EXPR or --drop (not both)")
+func (o *transformFlags) sugar(n int) (rules.RuleSource, error) {
+	rs, err := rules.Sugar{Kind: o.kind, Where: o.where, Sets: o.sets, Drop: o.drop}.Source(fmt.Sprintf("rule %d (--kind %s)", n, o.kind))
+	if err != nil {
+		return rules.RuleSource{}, usageErrorf("transform: %v", err)
 	}
-	value := "drop()"
-	if !o.drop {
-		var parts []string
-		for _, s := range o.sets {
-			path, expr, ok := strings.Cut(s, "=")
-			if !ok || strings.TrimSpace(path) == "" {
-				return query.RuleSource{}, usageErrorf("transform: --set %q: want PATH=EXPR", s)
-			}
-			parts = append(parts, strconv.Quote(strings.TrimSpace(path))+": ("+expr+")")
-		}
-		value = "e.with({" + strings.Join(parts, ", ") + "})"
-	}
-	expr := value
-	if o.where != "" {
-		expr = "(" + o.where + ") ? " + value + " : e"
-	}
-	return query.RuleSource{Where: fmt.Sprintf("rule %d (--kind %s)", n, o.kind), Kind: o.kind, Expr: expr}, nil
+	return rs, nil
 }
 
 // reportStats prints what each rule did and returns the first rule that
 // changed nothing, if any.
-func (c *cli) reportStats(res *query.RuleResult) *query.Rule {
-	var empty *query.Rule
+func (c *cli) reportStats(res *rules.RuleResult) *rules.Rule {
+	var empty *rules.Rule
 	for _, st := range res.Stats {
 		fmt.Fprintf(c.stderr, "critq: %s: %s\n", st.Rule.Source.Where, st)
 		if st.Changed == 0 && empty == nil {
@@ -355,33 +335,6 @@ func (c *cli) reportStats(res *query.RuleResult) *query.Rule {
 		}
 	}
 	return empty
-}
-
-// buildPlan rewrites each changed image: changed entries re-encoded, every
-// other one copied as bytes.
-func buildPlan(d *dump.Dump, res *query.RuleResult) (*transform.Plan, error) {
-	plan := &transform.Plan{Images: map[string][]byte{}}
-	byFile := map[string]map[int]*transform.Change{}
-	for _, ch := range res.Changes {
-		m := byFile[ch.File]
-		if m == nil {
-			m = map[int]*transform.Change{}
-			byFile[ch.File] = m
-		}
-		m[ch.Index] = &transform.Change{Drop: ch.Drop, Payload: ch.Payload, Extra: ch.Extra}
-	}
-	for name, changes := range byFile {
-		img, err := d.File(name).Image()
-		if err != nil {
-			return nil, err
-		}
-		b, err := transform.RewriteImage(name, img, changes)
-		if err != nil {
-			return nil, err
-		}
-		plan.Images[name] = b
-	}
-	return plan, nil
 }
 
 // recoverDump finishes or rolls back an interrupted in-place transform.

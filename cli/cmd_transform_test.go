@@ -14,7 +14,7 @@ import (
 	"github.com/critq/critq/codec/critjson"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/testcorpus"
-	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 	"github.com/critq/critq/transform"
 )
 
@@ -80,7 +80,7 @@ func changedPaths(t *testing.T, golden, path string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff, err := query.DiffJSON(g, imageJSON(t, path))
+	diff, err := rules.DiffJSON(g, imageJSON(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func checkPID(e *explore.Explorer, pid uint32) error {
 	if errors.Is(err, explore.ErrNoTask) {
 		return withCode(exitUsage, err)
 	}
-	return viewError(err)
+	return withExitCode(err, exitBadImage)
 }
 
 // warnCmdlines writes one warning line on stderr when the command line of
@@ -143,15 +143,6 @@ func (c *cli) warnCmdlines(roots []*explore.PsNode) {
 		more = fmt.Sprintf(" (and %d more tasks)", n-1)
 	}
 	fmt.Fprintf(c.stderr, "critq: warning: command line of pid %d not read, shown as [%s]%s: %s\n", first.PID, first.Comm, more, first.CmdlineError)
-}
-
-// viewError maps an error of a view to an exit code: bad images are 4.
-func viewError(err error) error {
-	var coded interface{ ExitCode() int }
-	if err == nil || errors.As(err, &coded) {
-		return err
-	}
-	return withCode(exitBadImage, err)
 }
 
 func (c *cli) runView(name, usage string, args []string, get func(*explore.Explorer, uint32) (explore.View, error)) error {
@@ -197,7 +188,7 @@ func (c *cli) runView(name, usage string, args []string, get func(*explore.Explo
 	}
 	v, err := get(e, pid)
 	if err != nil {
-		return viewError(err)
+		return withExitCode(err, exitBadImage)
 	}
 	if ps, ok := v.(*explore.Ps); ok {
 		c.warnCmdlines(ps.Roots)

@@ -59,7 +59,7 @@ func runX(c *cli, args []string) error {
 	e := explore.New(d, m)
 	v, err := get(e)
 	if err != nil {
-		return viewError(err)
+		return withExitCode(err, exitBadImage)
 	}
 	if err := explore.Write(c.stdout, v, *format); err != nil {
 		return withCode(exitError, err)

@@ -126,14 +126,7 @@ func (c *cli) main(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	code := exitError
-	var coded interface{ ExitCode() int }
-	if errors.As(err, &coded) {
-		code = coded.ExitCode()
-	}
-	if errors.Is(err, dump.ErrAborted) {
-		code = exitError // interrupted, not a bad image
-	}
+	code := exitCode(err, exitError)
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}

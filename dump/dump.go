@@ -19,6 +19,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,10 @@ type Dump struct {
 	parent *Dump
 	perr   error
 	pdone  bool
+	// below are the directories (symlinks resolved) of the dumps this one
+	// is the parent of, nearest last: a parent link that leads back to one
+	// of them, or to this dump, is a loop.
+	below []string
 }
 
 // File is one file of a dump.
@@ -228,7 +233,18 @@ func (d *Dump) Parent() (*Dump, error) {
 			}
 			p = t
 		}
+		chain := d.below
+		if self, err := filepath.EvalSymlinks(d.dir); err == nil {
+			chain = append(slices.Clip(chain), self)
+		}
+		if target, err := filepath.EvalSymlinks(p); err == nil && slices.Contains(chain, target) {
+			d.perr = fmt.Errorf("%s: the parent link leads back to %s: a dump cannot be its own parent", filepath.Join(d.dir, "parent"), target)
+			return nil, d.perr
+		}
 		d.parent, d.perr = Open(p)
+		if d.parent != nil {
+			d.parent.below = chain
+		}
 	} else {
 		if _, err := fs.Stat(d.fsys, "parent"); err != nil {
 			return nil, nil

@@ -15,6 +15,8 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/parser"
+
+	"github.com/critq/critq/internal/celwalk"
 )
 
 // critq's CEL dialect is standard CEL plus:
@@ -38,7 +40,7 @@ import (
 // Names of the functions the dialect inserts into the AST. The leading @
 // keeps them out of reach of the expression syntax.
 const (
-	fnTruthy   = "@truthy"
+	fnTruthy   = celwalk.Truthy
 	fnEq       = "@eq"
 	fnNe       = "@ne"
 	fnIn       = "@in_num"
@@ -575,14 +577,7 @@ func newCompileError(env *cel.Env, src string, rw *rewriteResult, parsed *ast.AS
 
 // predicateError reports a predicate of a type that is no truth value.
 func predicateError(src string, rw *rewriteResult, parsed *ast.AST, pred ast.Expr, t *types.Type) error {
-	ce := &CompileError{Src: src, Msg: "predicate must be a bool or a number, not " + t.String()}
-	if loc := parsed.SourceInfo().GetStartLocation(pred.ID()); loc.Line() > 0 {
-		text := rw.text
-		if off := celOffset(text, lineStartOffsets(text), loc.Line(), loc.Column()); off >= 0 {
-			ce.Line, ce.Col = srcLineCol(src, rw.pos.source(off))
-		}
-	}
-	return ce
+	return errorAt(src, *rw, parsed, pred.ID(), "predicate must be a bool or a number, not "+t.String())
 }
 
 // restoreOperator puts the user's operator back into a syntax error that

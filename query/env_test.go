@@ -1,56 +1,10 @@
 package query
 
 import (
-	"slices"
 	"testing"
 
-	"github.com/critq/critq/internal/celprobe"
+	"github.com/critq/critq/internal/testcpu"
 )
-
-// ruleProbes returns one use of every function and macro of the query
-// environment that does not read a dump (critq.mem), for the tests that
-// check that rules accept them; a macro celprobe does not know is a test
-// failure.
-func ruleProbes(t *testing.T) []celprobe.Probe {
-	t.Helper()
-	env, err := NewEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	probes := celprobe.Calls(env, func(name string) bool { return slices.Contains(memFuncs, name) })
-	for _, m := range celprobe.Macros(env) {
-		if m.Expr == "" {
-			t.Errorf("macro %s: no use of it in celprobe: add one", m.Name)
-			continue
-		}
-		probes = append(probes, m)
-	}
-	var out []celprobe.Probe
-	for _, p := range probes {
-		if _, err := Compile(p.Expr); err == nil {
-			out = append(out, p)
-		}
-	}
-	t.Logf("%d of %d probes compile as queries", len(out), len(probes))
-	if len(out) < 100 {
-		t.Fatalf("only %d of %d probes compile as queries", len(out), len(probes))
-	}
-	return out
-}
-
-// TestRulesHaveQueryFunctions checks that every function and macro of the
-// query environment compiles in a rule.
-func TestRulesHaveQueryFunctions(t *testing.T) {
-	for _, p := range ruleProbes(t) {
-		src := RuleSource{Where: p.Name, Kind: "files", Expr: "[" + p.Expr + "].size() >= 0 ? e : e"}
-		if _, err := CompileRules([]RuleSource{src}, RuleOptions{}); err != nil {
-			t.Errorf("%s: %s compiles in a query, not in a rule: %v", p.Name, p.Expr, err)
-		}
-	}
-	if _, err := CompileRules([]RuleSource{{Where: "rule 1", Kind: "files", Expr: "[1, 2].distinct().size() == 2 ? e : e"}}, RuleOptions{}); err != nil {
-		t.Errorf("distinct() in a rule: %v", err)
-	}
-}
 
 // BenchmarkCompileWarm compiles a typical query on the warm environment.
 func BenchmarkCompileWarm(b *testing.B) {
@@ -63,11 +17,13 @@ func BenchmarkCompileWarm(b *testing.B) {
 	} {
 		b.Run(src, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := testcpu.Used()
 			for b.Loop() {
 				if _, err := Compile(src); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64((testcpu.Used()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

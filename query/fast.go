@@ -16,6 +16,8 @@ import (
 	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/critq/critq/internal/celwalk"
 )
 
 // The fast path evaluates the common list queries natively.
@@ -286,16 +288,7 @@ func isEmptyList(e celast.Expr) bool {
 }
 
 // callArgs returns the arguments of a global call of fn with n arguments.
-func callArgs(e celast.Expr, fn string, n int) ([]celast.Expr, bool) {
-	if e.Kind() != celast.CallKind {
-		return nil, false
-	}
-	call := e.AsCall()
-	if call.IsMemberFunction() || call.FunctionName() != fn || len(call.Args()) != n {
-		return nil, false
-	}
-	return call.Args(), true
-}
+var callArgs = celwalk.CallArgs
 
 func isNotStrictlyFalse(e celast.Expr, arg func(celast.Expr) bool) bool {
 	args, ok := callArgs(e, operators.NotStrictlyFalse, 1)

@@ -8,6 +8,8 @@ import (
 	"cel.dev/cel-go/common/types"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/critq/critq/internal/celwalk"
 )
 
 // needs is what a checked expression reads of a dump: the top-level names
@@ -121,7 +123,7 @@ func (n *needs) signature(msgs ...string) string {
 // holds the names of the environment's variables.
 func analyze(a *celast.AST, declared map[string]bool) *needs {
 	w := &needsWalker{a: a, n: newNeeds(), declared: declared}
-	w.walk(a.Expr(), true, nil)
+	w.walk(a.Expr(), true, celwalk.Scope{})
 	return w.n
 }
 
@@ -131,22 +133,10 @@ type needsWalker struct {
 	declared map[string]bool
 }
 
-// scope is the list of names bound by the enclosing comprehensions.
-type scope []string
-
-func (s scope) bound(name string) bool {
-	for _, v := range s {
-		if v == name {
-			return true
-		}
-	}
-	return false
-}
-
-// walk visits e. escapes says whether e's value leaves the reach of the
-// analysis (the result, a comparison, an unknown function), in which case
-// the views in its type are needed whole.
-func (w *needsWalker) walk(e celast.Expr, escapes bool, sc scope) {
+// walk visits e, evaluated in sc. escapes says whether e's value leaves
+// the reach of the analysis (the result, a comparison, an unknown
+// function), in which case the views in its type are needed whole.
+func (w *needsWalker) walk(e celast.Expr, escapes bool, sc celwalk.Scope) {
 	if e == nil {
 		return
 	}
@@ -156,74 +146,54 @@ func (w *needsWalker) walk(e celast.Expr, escapes bool, sc scope) {
 	switch e.Kind() {
 	case celast.IdentKind:
 		name := e.AsIdent()
-		if !sc.bound(name) && w.declared[name] {
+		if !sc.Bound(name) && w.declared[name] {
 			w.n.vars[name] = true
 		}
+		return
 	case celast.SelectKind:
 		s := e.AsSelect()
-		op := s.Operand()
-		if t := w.a.GetType(op.ID()); t != nil && t.Kind() == types.StructKind && strings.HasPrefix(t.TypeName(), "critq.views.") {
+		if t := w.a.GetType(s.Operand().ID()); t != nil && t.Kind() == types.StructKind && strings.HasPrefix(t.TypeName(), "critq.views.") {
 			w.n.set(t.TypeName()).names[s.FieldName()] = true
 		}
-		w.walk(op, false, sc)
 	case celast.CallKind:
 		w.walkCall(e, escapes, sc)
-	case celast.ComprehensionKind:
-		c := e.AsComprehension()
-		w.walk(c.IterRange(), false, sc)
-		w.walk(c.AccuInit(), escapes, sc)
-		inner := append(append(scope{}, sc...), c.IterVar(), c.AccuVar())
-		if c.HasIterVar2() {
-			inner = append(inner, c.IterVar2())
-		}
-		w.walk(c.LoopCondition(), false, inner)
-		w.walk(c.LoopStep(), escapes, inner)
-		w.walk(c.Result(), escapes, inner)
-	case celast.ListKind:
-		for _, el := range e.AsList().Elements() {
-			w.walk(el, escapes, sc)
-		}
-	case celast.MapKind:
-		for _, ent := range e.AsMap().Entries() {
-			me := ent.AsMapEntry()
-			w.walk(me.Key(), true, sc)
-			w.walk(me.Value(), escapes, sc)
-		}
-	case celast.StructKind:
-		for _, f := range e.AsStruct().Fields() {
-			w.walk(f.AsStructField().Value(), true, sc)
-		}
+		return
+	}
+	for _, c := range celwalk.Children(e, sc) {
+		w.walk(c.Expr, childEscapes(c.Role, escapes), c.Scope)
 	}
 }
 
-func (w *needsWalker) walkCall(e celast.Expr, escapes bool, sc scope) {
+// childEscapes says whether a child of a role escapes when its parent's
+// value does (escapes) or not: a select's operand and a comprehension's
+// range and condition never do, a map's keys and a message's fields always.
+func childEscapes(r celwalk.Role, escapes bool) bool {
+	switch r {
+	case celwalk.Operand, celwalk.IterRange, celwalk.LoopCondition:
+		return false
+	case celwalk.Key, celwalk.Field:
+		return true
+	}
+	return escapes
+}
+
+func (w *needsWalker) walkCall(e celast.Expr, escapes bool, sc celwalk.Scope) {
 	call := e.AsCall()
 	w.n.funcs[call.FunctionName()] = true
-	args := call.Args()
-	if call.IsMemberFunction() {
-		args = append([]celast.Expr{call.Target()}, args...)
-	}
-	switch call.FunctionName() {
-	case "size":
-		for _, a := range args {
-			w.walk(a, false, sc)
-		}
-	case "_[_]", "_[?_]":
-		// The operand's elements flow to the result; the index does not.
-		for i, a := range args {
-			w.walk(a, escapes && i == 0, sc)
-		}
-	case "_?_:_":
-		for i, a := range args {
-			w.walk(a, escapes && i > 0, sc)
-		}
-	case "_+_":
-		for _, a := range args {
-			w.walk(a, escapes, sc)
-		}
-	default:
-		for _, a := range args {
-			w.walk(a, true, sc)
+	// The target of a member call comes first, as an argument.
+	for i, a := range celwalk.Children(e, sc) {
+		switch call.FunctionName() {
+		case "size":
+			w.walk(a.Expr, false, a.Scope)
+		case "_[_]", "_[?_]":
+			// The operand's elements flow to the result; the index does not.
+			w.walk(a.Expr, escapes && i == 0, a.Scope)
+		case "_?_:_":
+			w.walk(a.Expr, escapes && i > 0, a.Scope)
+		case "_+_":
+			w.walk(a.Expr, escapes, a.Scope)
+		default:
+			w.walk(a.Expr, true, a.Scope)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/critq/critq/internal/celwalk"
 )
 
 // This file holds what the REPL and batch scripts add to the query API:
@@ -28,7 +30,7 @@ func Declare(name string, t *cel.Type) Option {
 func (q *Query) References() []string {
 	a := q.ast.NativeRep()
 	bound := map[int64]bool{}
-	boundIdents(a.Expr(), map[string]int{}, bound)
+	boundIdents(a.Expr(), bound)
 	seen := map[string]bool{}
 	for id, r := range a.ReferenceMap() {
 		if r.Name != "" && r.Value == nil && !bound[id] {
@@ -44,61 +46,15 @@ func (q *Query) References() []string {
 }
 
 // boundIdents adds to bound the ids of the identifiers of e that name a
-// variable of an enclosing comprehension; scope counts the comprehensions
-// that bind each name around e. A comprehension's range and initial value
-// are outside its scope; its condition and step see the iteration and
-// accumulator variables, its result the accumulator only.
-func boundIdents(e celast.Expr, scope map[string]int, bound map[int64]bool) {
-	visit := func(x celast.Expr, names ...string) {
-		for _, n := range names {
-			if n != "" {
-				scope[n]++
-			}
+// variable of an enclosing comprehension (see celwalk.Children for what a
+// comprehension binds).
+func boundIdents(e celast.Expr, bound map[int64]bool) {
+	celwalk.Walk(e, celwalk.Scope{}, func(x celast.Expr, sc celwalk.Scope) bool {
+		if x.Kind() == celast.IdentKind && sc.Bound(x.AsIdent()) {
+			bound[x.ID()] = true
 		}
-		boundIdents(x, scope, bound)
-		for _, n := range names {
-			if n != "" {
-				scope[n]--
-			}
-		}
-	}
-	switch e.Kind() {
-	case celast.IdentKind:
-		if scope[e.AsIdent()] > 0 {
-			bound[e.ID()] = true
-		}
-	case celast.SelectKind:
-		visit(e.AsSelect().Operand())
-	case celast.CallKind:
-		c := e.AsCall()
-		if c.IsMemberFunction() {
-			visit(c.Target())
-		}
-		for _, x := range c.Args() {
-			visit(x)
-		}
-	case celast.ListKind:
-		for _, x := range e.AsList().Elements() {
-			visit(x)
-		}
-	case celast.MapKind:
-		for _, ent := range e.AsMap().Entries() {
-			me := ent.AsMapEntry()
-			visit(me.Key())
-			visit(me.Value())
-		}
-	case celast.StructKind:
-		for _, f := range e.AsStruct().Fields() {
-			visit(f.AsStructField().Value())
-		}
-	case celast.ComprehensionKind:
-		c := e.AsComprehension()
-		visit(c.IterRange())
-		visit(c.AccuInit())
-		visit(c.LoopCondition(), c.IterVar(), c.IterVar2(), c.AccuVar())
-		visit(c.LoopStep(), c.IterVar(), c.IterVar2(), c.AccuVar())
-		visit(c.Result(), c.AccuVar())
-	}
+		return true
+	})
 }
 
 // Binding is a name bound to an expression over a dump, as by

@@ -14,6 +14,7 @@ import (
 
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 // Complete returns completions for line with the cursor at byte pos, in
@@ -386,14 +387,14 @@ func (e *Evaluator) completeRule(arg string) (string, []string) {
 		word := strings.TrimLeft(arg, " ")
 		return arg[:len(arg)-len(word)], prefixed(ruleKinds(), word)
 	}
-	k, err := query.RuleKind(strings.TrimSpace(kind))
+	k, err := rules.RuleKind(strings.TrimSpace(kind))
 	if err != nil {
 		return arg, nil
 	}
 	word := identSuffix(expr)
 	before := arg[:len(arg)-len(word)]
 	if !strings.HasSuffix(before, ".") {
-		names := append(query.RuleVars(k), "drop")
+		names := append(rules.RuleVars(k), "drop")
 		for _, c := range query.Constants() {
 			names = append(names, c.Name)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/critq/critq/internal/celprobe"
 	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 // TestTransformHasQueryFunctions checks that every function and macro that
@@ -35,7 +36,7 @@ func TestTransformHasQueryFunctions(t *testing.T) {
 		// Only a compile error counts: a probe's arguments may fail when
 		// evaluated (int('a')).
 		var ce *query.CompileError
-		var re *query.RuleError
+		var re *rules.RuleError
 		if _, _, err := e.Process(context.Background(), Transform{Rule: rule}); errors.As(err, &ce) || errors.As(err, &re) {
 			t.Errorf("%s: %s compiles in a query, not in :transform: %v", p.Name, p.Expr, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/critq/critq/query"
+	"github.com/critq/critq/rules"
 )
 
 // Options configure an Evaluator.
@@ -258,11 +259,11 @@ func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
 // every changed entry, the warnings, and what the rule matched and changed.
 // Nothing is written.
 func (e *Evaluator) transform(ctx context.Context, src string) (string, error) {
-	rs, err := query.ParseRule(":transform", src)
+	rs, err := rules.ParseRule(":transform", src)
 	if err != nil {
 		return "", err
 	}
-	rules, err := query.CompileRules([]query.RuleSource{rs}, query.RuleOptions{})
+	compiled, err := rules.CompileRules([]rules.RuleSource{rs}, rules.RuleOptions{})
 	if err != nil {
 		var ce *query.CompileError
 		if errors.As(err, &ce) {
@@ -272,7 +273,7 @@ func (e *Evaluator) transform(ctx context.Context, src string) (string, error) {
 	}
 	var b strings.Builder
 	timing, err := e.measure(func(l *loaded) error {
-		res, err := query.ApplyRules(ctx, l.d.Images(), rules)
+		res, err := rules.ApplyRules(ctx, l.d.Images(), compiled)
 		if err != nil {
 			return err
 		}

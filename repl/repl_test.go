@@ -301,7 +301,7 @@ func TestTransform(t *testing.T) {
 		{`core: 1`, "", "ERROR: <repl>:1:1: the rule returns int: it must return the entry (e, e.with({...})) or drop(), a critq.images.core_entry\n | 1\n | ^"},
 		{`filez: e`, "", `:transform: unknown image kind "filez"`},
 		{`e.with({})`, "", ":transform: a rule is KIND: EXPR"},
-		{`files: e.type == REG ? e.with({"reg.pos": int(e.reg.pos) - 1}) : e`, "", "files.img: entry 0 at offset 0x"},
+		{`files: e.type == REG ? e.with({"reg.pos": int(e.reg.pos) - 1}) : e`, "", sleepPlain + ": files.img: entry 0 at offset 0x"}, // named like a query's errors
 	} {
 		out, _, err := e.Process(context.Background(), Transform{Rule: tt.rule})
 		switch {

@@ -8,6 +8,7 @@
 // members differ, or the archive replaced ([ApplyArchiveInPlace]).
 //
 // Which entries change, and how, is decided by the rules of the transform
-// command (CEL expressions compiled by package query); this package only
-// sees their result as a [Plan] of new image bytes.
+// command (CEL expressions compiled and applied by package rules, whose
+// RuleResult.Plan makes the [Plan]); this package only sees their result as
+// a [Plan] of new image bytes.
 package transform

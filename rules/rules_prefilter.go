@@ -1,4 +1,4 @@
-package query
+package rules
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/critq/critq/internal/celwalk"
 )
 
 // A rule of the common shape COND ? VALUE : e leaves an entry as it is when
@@ -20,22 +22,22 @@ import (
 // prefilterNeedle returns the bytes that an entry's payload must hold for
 // the rule to change it, nil when the rule has no such shape.
 func prefilterNeedle(a *celast.AST, md protoreflect.MessageDescriptor) []byte {
-	args, ok := callArgs(a.Expr(), operators.Conditional, 3)
+	args, ok := celwalk.CallArgs(a.Expr(), operators.Conditional, 3)
 	if !ok || args[2].Kind() != celast.IdentKind || args[2].AsIdent() != "e" {
 		return nil
 	}
 	var best []byte
 	var visit func(x celast.Expr)
 	visit = func(x celast.Expr) {
-		if in, ok := callArgs(x, fnTruthy, 1); ok {
+		if in, ok := celwalk.CallArgs(x, celwalk.Truthy, 1); ok {
 			x = in[0]
 		}
-		if and, ok := callArgs(x, operators.LogicalAnd, 2); ok {
+		if and, ok := celwalk.CallArgs(x, operators.LogicalAnd, 2); ok {
 			visit(and[0])
 			visit(and[1])
 			return
 		}
-		eq, ok := callArgs(x, operators.Equals, 2)
+		eq, ok := celwalk.CallArgs(x, operators.Equals, 2)
 		if !ok {
 			return
 		}

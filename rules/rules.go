@@ -1,52 +1,4 @@
-package query
-
-// Rules of the transform command.
-//
-// A rule is `KIND: EXPR`. KIND names an image kind; EXPR is evaluated once
-// for every entry of every image of that kind, with the entry bound to e
-// (typed as the kind's message), and returns the entry's new value: e
-// itself, a message of the same type built with e.with({...}), or drop() to
-// delete the entry. The dialect is the query dialect (bitwise operators,
-// constants such as REG and PROT_EXEC, critq's functions).
-//
-// with() is a member function of every message: m.with({PATH: VALUE, ...})
-// returns a copy of m with the fields at each PATH replaced. A PATH is field
-// names joined by dots, with [N] after a repeated field to name one element
-// ("reg.name", "vmas[3].prot", "isk.src_addr[0]"). The map must be a literal
-// with constant string keys, so that every path is resolved against the
-// message's descriptor and every value's checked type compared with the
-// field's type when the rule compiles. A VALUE may be:
-//
-//   - a value of the field's type (int and uint for every integer field, with
-//     a range check; a message of the field's message type; a list for a
-//     whole repeated field);
-//   - for an enum field, the name of one of its values ("UNIXSK");
-//   - for a (criu).flags or (criu).dict field, crit's rendering of the value
-//     ("O_WRONLY | O_LARGEFILE", "LISTEN");
-//   - for a (criu).ipadd field (the addresses of sockets), an address as
-//     text: "10.0.0.1" or "fd00::1" for the whole field, "10.0.0.1" for one
-//     word ("isk.src_addr[0]");
-//   - null, to clear an optional field or empty a repeated one.
-//
-// Keys are applied in sorted order, so {"reg": r, "reg.name": n} sets reg,
-// then its name. An index must name an element that exists, or the one past
-// the end (which appends).
-//
-// The raw bytes that some kinds carry after an entry are bound to their own
-// names and set through with() under the same names: extra for the queued
-// data of PIPES_DATA, FIFO_DATA and SK_QUEUES entries and for the contents
-// of a ghost file (of its ghost-file entry when it has no chunks, else of
-// each ghost-chunk), inq and outq for the queues of a TCP_STREAM entry. The
-// length fields of the message (pipe_data_entry.bytes,
-// sk_packet_entry.length, ghost_chunk_entry.len, tcp_stream_entry.inq_len
-// and outq_len) follow the new data.
-//
-// The head entry of PAGEMAP and SHMEM_PAGEMAP images (pagemap_head) is
-// rewritten by rules of kind pagemap-head (pagemap-shmem-head), their other
-// entries by pagemap rules; ghost-file rules rewrite the ghost_file_entry of
-// a GHOST_FILE image, ghost-chunk rules its chunks. A head cannot be
-// dropped. Message values built in the rule (fown_entry{uid: 5u}) are
-// accepted wherever a message of their type is.
+package rules
 
 import (
 	"context"
@@ -58,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
@@ -73,8 +24,10 @@ import (
 	"github.com/critq/critq/batch"
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/internal/annot"
+	"github.com/critq/critq/internal/celwalk"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/proto/images"
+	"github.com/critq/critq/query"
 )
 
 // Limits of rule evaluation.
@@ -111,6 +64,8 @@ type RuleSource struct {
 	// script and stmt place a rule of a script (ScriptRules).
 	script *batch.Script
 	stmt   *batch.Stmt
+	// parts place a rule of flags (Sugar) in the flags.
+	parts []sugarPart
 }
 
 // ParseRule splits the text of a rule, KIND: EXPR.
@@ -316,7 +271,7 @@ func CompileRules(srcs []RuleSource, o RuleOptions) ([]*Rule, error) {
 	if o.MaxRepeated == 0 {
 		o.MaxRepeated = DefaultMaxRepeated
 	}
-	base, err := baseEnv()
+	base, err := query.BaseEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +316,7 @@ func compileRule(base *cel.Env, s RuleSource, o RuleOptions) (*Rule, error) {
 	}
 	ev.adapter = env.CELTypeAdapter()
 	src := s.source()
-	ast, err := compileExpr(env, src)
+	ast, err := query.CompileIn(env, src)
 	if err != nil {
 		return nil, err
 	}
@@ -391,50 +346,13 @@ func checkRule(a *cel.Ast, src string, md protoreflect.MessageDescriptor, vars [
 type ruleChecker struct {
 	a    *celast.AST
 	src  string
-	errs []*CompileError
+	errs []*query.CompileError
 }
 
 // errorf records an error at the start of expression id, located in the
 // user's text.
 func (c *ruleChecker) errorf(id int64, format string, args ...any) {
-	loc := c.a.SourceInfo().GetStartLocation(id)
-	ce := &CompileError{Src: c.src, Msg: fmt.Sprintf(format, args...)}
-	if loc.Line() > 0 {
-		rw := rewriteBitwise(c.src)
-		if off := ruleOffset(rw.text, loc.Line(), loc.Column()); off >= 0 {
-			ce.Line, ce.Col = ruleLineCol(c.src, rw.pos.source(off))
-		}
-	}
-	c.errs = append(c.errs, ce)
-}
-
-// ruleOffset returns the byte offset in s of a cel-go location: a 1-based
-// line and a 0-based column in code points; -1 if there is none.
-func ruleOffset(s string, line, col int) int {
-	off := 0
-	for ; line > 1; line-- {
-		i := strings.IndexByte(s[off:], '\n')
-		if i < 0 {
-			return -1
-		}
-		off += i + 1
-	}
-	for _, r := range s[off:] {
-		if col == 0 || r == '\n' {
-			break
-		}
-		off += utf8.RuneLen(r)
-		col--
-	}
-	return off
-}
-
-// ruleLineCol returns the 1-based line and column in code points of byte
-// offset off of s.
-func ruleLineCol(s string, off int) (int, int) {
-	off = min(max(off, 0), len(s))
-	start := strings.LastIndexByte(s[:off], '\n') + 1
-	return 1 + strings.Count(s[:off], "\n"), 1 + utf8.RuneCountInString(s[start:off])
+	c.errs = append(c.errs, query.ErrorAt(c.src, c.a, id, fmt.Sprintf(format, args...)))
 }
 
 func (c *ruleChecker) err() error {
@@ -448,40 +366,15 @@ func (c *ruleChecker) err() error {
 
 // walk visits every call of with() in e.
 func (c *ruleChecker) walk(e celast.Expr, entry protoreflect.MessageDescriptor, vars []string) {
-	switch e.Kind() {
-	case celast.CallKind:
-		call := e.AsCall()
-		if call.FunctionName() == "with" && call.IsMemberFunction() && len(call.Args()) == 1 {
-			c.checkWith(e, entry, vars)
+	celwalk.Walk(e, celwalk.Scope{}, func(x celast.Expr, _ celwalk.Scope) bool {
+		if x.Kind() == celast.CallKind {
+			call := x.AsCall()
+			if call.FunctionName() == "with" && call.IsMemberFunction() && len(call.Args()) == 1 {
+				c.checkWith(x, entry, vars)
+			}
 		}
-		if call.IsMemberFunction() {
-			c.walk(call.Target(), entry, vars)
-		}
-		for _, a := range call.Args() {
-			c.walk(a, entry, vars)
-		}
-	case celast.SelectKind:
-		c.walk(e.AsSelect().Operand(), entry, vars)
-	case celast.ListKind:
-		for _, el := range e.AsList().Elements() {
-			c.walk(el, entry, vars)
-		}
-	case celast.MapKind:
-		for _, ent := range e.AsMap().Entries() {
-			me := ent.AsMapEntry()
-			c.walk(me.Key(), entry, vars)
-			c.walk(me.Value(), entry, vars)
-		}
-	case celast.StructKind:
-		for _, f := range e.AsStruct().Fields() {
-			c.walk(f.AsStructField().Value(), entry, vars)
-		}
-	case celast.ComprehensionKind:
-		cp := e.AsComprehension()
-		for _, x := range []celast.Expr{cp.IterRange(), cp.AccuInit(), cp.LoopCondition(), cp.LoopStep(), cp.Result()} {
-			c.walk(x, entry, vars)
-		}
-	}
+		return true
+	})
 }
 
 // checkWith checks one call m.with({...}).

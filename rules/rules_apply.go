@@ -1,8 +1,9 @@
-package query
+package rules
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/magic"
+	"github.com/critq/critq/query"
 )
 
 // RuleStats counts what one rule did over a dump.
@@ -87,9 +89,11 @@ func (e *RuleEvalError) Unwrap() error { return e.Err }
 // apply in order, each to what the ones before it made of an entry; a
 // dropped entry is seen by no later rule. Nothing is written: the result
 // holds the new bytes of each changed entry, checked (required fields set,
-// sizes within the codec's limits, extras that match their entries). Errors
-// reading an image are the codec's; a rule failing on an entry is a
-// *RuleEvalError.
+// sizes within the codec's limits, extras that match their entries).
+// Errors are wrapped as a query's are: an image that cannot be read is a
+// *query.DumpError (around the codec's error); a rule failing on an entry
+// (a *RuleEvalError) and a cancelled ctx are a *query.EvalError. Both name
+// the dump.
 func ApplyRules(ctx context.Context, d *dump.Dump, rules []*Rule) (*RuleResult, error) {
 	return ApplyRulesWith(ctx, d, rules, ApplyOptions{})
 }
@@ -124,7 +128,7 @@ func ApplyRulesWith(ctx context.Context, d *dump.Dump, rules []*Rule, o ApplyOpt
 		for _, f := range d.Kind(k.Name) {
 			cs, err := applyFile(ctx, f, rules, byKind[k], res.Stats, steps, o)
 			if err != nil {
-				return nil, err
+				return nil, applyError(ctx, d, err)
 			}
 			changes = append(changes, cs...)
 		}
@@ -147,6 +151,16 @@ func sortChanges(cs []*EntryChange) {
 // parallelMin is the number of entries below which an image is evaluated
 // by one goroutine.
 const parallelMin = 4096
+
+// applyError wraps an error of applying rules to d as [query.Query.Eval]
+// wraps its errors.
+func applyError(ctx context.Context, d *dump.Dump, err error) error {
+	var ee *RuleEvalError
+	if errors.As(err, &ee) || ctx.Err() != nil {
+		return &query.EvalError{Dump: d.Name, Err: err}
+	}
+	return &query.DumpError{Dump: d.Name, Err: err}
+}
 
 // applyFile runs the rules idx over the entries of one image. Large images
 // are split in contiguous ranges evaluated at once, one per CPU; the changes

@@ -1,10 +1,11 @@
-package query
+package rules
 
 import (
 	"errors"
 	"fmt"
 
 	"github.com/critq/critq/batch"
+	"github.com/critq/critq/query"
 )
 
 // ParseRuleFile reads the rules of a rules file (critq transform -f): a
@@ -55,8 +56,12 @@ func (s RuleSource) source() string {
 	return s.Expr
 }
 
-// locate places an error of compiling the rule in its script, if any.
+// locate places an error of compiling the rule in its script or its
+// flags, if any.
 func (s RuleSource) locate(err error) error {
+	if s.parts != nil {
+		return locateSugar(s.Expr, s.parts, err)
+	}
 	if s.stmt == nil {
 		return err
 	}
@@ -69,7 +74,7 @@ func (s RuleSource) locate(err error) error {
 // which shows the script's line with a caret; a *BindingError keeps its
 // words. Any other error is placed at the statement.
 func LocateError(sc *batch.Script, st *batch.Stmt, err error) error {
-	var ce *CompileError
+	var ce *query.CompileError
 	if !errors.As(err, &ce) || ce.Line <= 0 {
 		return sc.ErrorAt(st.Line, st.Col, err.Error())
 	}
@@ -78,7 +83,7 @@ func LocateError(sc *batch.Script, st *batch.Stmt, err error) error {
 		errs = append(errs, sc.ErrorAt(m.Line, m.Col, m.Msg))
 	}
 	placed := errors.Join(errs...)
-	var be *BindingError
+	var be *query.BindingError
 	if errors.As(err, &be) && be.User != "" {
 		return fmt.Errorf("let %s: %s uses it and no longer compiles:\n%w", be.Name, be.User, placed)
 	}
