@@ -82,7 +82,7 @@ func runQuery(c *cli, args []string) error {
 		return err
 	}
 	if o.script != "" {
-		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost})
+		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost, partial: o.partial})
 	}
 	if len(pos) < 2 {
 		return usageErrorf("query: need an expression and at least one dump (critq query -h)")
