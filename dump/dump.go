@@ -49,7 +49,11 @@ type Dump struct {
 	parent *Dump
 	perr   error
 	pdone  bool
+	below  []string // the real paths of this dump and the dumps it is a parent of
 }
+
+// maxChain bounds a chain of parent dumps.
+const maxChain = 512
 
 // File is one file of a dump.
 type File struct {
@@ -273,7 +277,25 @@ func (d *Dump) Parent() (*Dump, error) {
 			}
 			p = t
 		}
+		below := d.below
+		if len(below) == 0 {
+			below = []string{realPath(d.dir)}
+		}
+		rp := realPath(p)
+		for _, b := range below {
+			if rp == b {
+				d.perr = fmt.Errorf("%s: the parent link leads back to %s: a loop", d.Name, b)
+				return nil, d.perr
+			}
+		}
+		if len(below) >= maxChain {
+			d.perr = fmt.Errorf("%s: more than %d dumps in the chain of parents", d.Name, maxChain)
+			return nil, d.perr
+		}
 		d.parent, d.perr = Open(p)
+		if d.parent != nil {
+			d.parent.below = append(append([]string(nil), below...), rp)
+		}
 	} else {
 		if _, err := fs.Stat(d.fsys, "parent"); err != nil {
 			return nil, nil
@@ -290,6 +312,17 @@ func (d *Dump) Parent() (*Dump, error) {
 		d.parent.opts = d.opts
 	}
 	return d.parent, d.perr
+}
+
+// realPath is p with its links resolved, or p cleaned where that fails.
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
 }
 
 // Open opens a file of the dump for reading raw bytes (pages images).
