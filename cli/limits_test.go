@@ -4,22 +4,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/critq/critq/internal/testcorpus"
+	"github.com/critq/critq/internal/testcpu"
 	"github.com/critq/critq/query"
 )
-
-// cpuTime returns the CPU time the process has used so far.
-func cpuTime(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // TestRunawayQueriesStop: under the default limits an exponential query
 // (maps nested 7 deep over 10-element lists) and a quadratic one (every
@@ -48,9 +39,9 @@ func TestRunawayQueriesStop(t *testing.T) {
 		{"quadratic over 12,152 VMAs", quad, many},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			start := cpuTime(t)
+			start := testcpu.Used()
 			out, stderr, code := runViews(c.src, c.dir)
-			took := cpuTime(t) - start
+			took := testcpu.Used() - start
 			t.Logf("%s: %v of CPU", c.name, took)
 			if code != exitError || !strings.Contains(stderr, want) || out != "" {
 				t.Errorf("exit %d, stdout %q, stderr %q; wanted 5 and %q", code, out, stderr, want)
