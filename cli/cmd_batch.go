@@ -42,6 +42,11 @@ dump and a column per query (for scalar results). Dumps run in parallel,
 dump that fails is reported on standard error and skipped, and the exit
 status is that of the first failure (4 a bad image, 5 an evaluation).
 
+A query whose result needed an image the dump does not have (or memory on
+a damaged image) is printed, with one warning line per image on standard
+error naming the dump and the query, and its dump counts as failed (exit
+4); --partial accepts such results (exit 0, the warnings kept).
+
 Rules never write here: each prints a record {"dump", "rule", "value"},
 the rule named FILE:LINE, whose value holds its counts (entries, matched,
 changed, dropped) and its changes, each {"image", "entry", "field", "old",
@@ -64,6 +69,7 @@ type batchOptions struct {
 	jobs    int
 	timeout time.Duration
 	cost    uint64
+	partial bool // accept results that depend on missing or damaged images
 	// ruleCost is --cost for the rules when it is given: 0 leaves their
 	// default (rules.DefaultRuleCostLimit, per entry).
 	ruleCost uint64
@@ -84,6 +90,7 @@ func runBatchCommand(c *cli, args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop an evaluation after `duration` (0: no limit)")
 	fs.Uint64Var(&o.cost, "cost", query.DefaultCostLimit, "stop an evaluation (of a rule: on one entry) after this cost (0: no limit)")
 	o.check = checkFlags(fs)
+	fs.BoolVar(&o.partial, "partial", false, "accept results that depend on missing or damaged images (exit 0, warnings on stderr)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -160,20 +167,38 @@ func runBatch(c *cli, script string, dumps []string, o batchOptions) error {
 	w.begin(prog.cols)
 	first := 0
 	err = batch.Run(ctx, dumps, batch.Options{Jobs: o.jobs}, prog.evalDump,
-		func(_ int, dir string, vals []json.RawMessage, err error) error {
+		func(_ int, dir string, res dumpResult, err error) error {
+			var msg strings.Builder
+			for _, l := range res.notRead {
+				fmt.Fprintf(&msg, "critq: warning: %s: %s\n", dir, l)
+			}
+			if err == nil && len(res.warnings) > 0 {
+				for _, l := range res.warnings {
+					fmt.Fprintf(&msg, "critq: warning: %s: %s\n", dir, l)
+				}
+				if !o.partial {
+					err = withCode(exitBadImage, fmt.Errorf("%s: partial results (queries %s): images missing or damaged (--partial accepts them)", dir, strings.Join(res.partial, ", ")))
+				}
+			}
 			prog.progress.step(err != nil)
 			if err != nil {
-				msg := "critq: " + strings.TrimRight(err.Error(), "\n") + "\n"
-				_ = prog.progress.write(func() error {
-					_, werr := io.WriteString(c.stderr, msg)
-					return werr
-				})
+				msg.WriteString("critq: " + strings.TrimRight(err.Error(), "\n") + "\n")
 				if first == 0 {
 					first = exitCode(err, exitError)
 				}
-				return nil
 			}
-			return w.dump(dir, prog.cols, vals)
+			if res.vals != nil {
+				if werr := w.dump(dir, prog.cols, res.vals); werr != nil {
+					return werr
+				}
+			}
+			if msg.Len() > 0 {
+				_ = prog.progress.write(func() error {
+					_, werr := io.WriteString(c.stderr, msg.String())
+					return werr
+				})
+			}
+			return nil
 		})
 	prog.progress.stop()
 	if err == nil {
@@ -271,37 +296,56 @@ func compileScript(c *cli, sc *batch.Script, o batchOptions) (*scriptProgram, er
 	return p, nil
 }
 
+// dumpResult is what a script gives for one dump: a value per column, as
+// compact JSON, and the warnings of the queries whose results are partial
+// ("query NAME: IMAGE is missing (...)"), one line per image and query.
+type dumpResult struct {
+	vals     []json.RawMessage
+	warnings []string
+	partial  []string // the names of the queries with warnings
+	notRead  []string // the images not read that no warning names
+}
+
 // evalDump evaluates every query against the dump in dir, then previews
 // the rules, and returns the results as compact JSON (queries in crit's
 // plain form).
-func (p *scriptProgram) evalDump(ctx context.Context, dir string) ([]json.RawMessage, error) {
+func (p *scriptProgram) evalDump(ctx context.Context, dir string) (dumpResult, error) {
 	d, err := query.Open(dir)
 	if err != nil {
-		return nil, withCode(exitBadImage, err)
+		return dumpResult{}, withCode(exitBadImage, err)
 	}
 	defer d.Images().Close()
 	memo := map[string]ref.Val{}
-	out := make([]json.RawMessage, len(p.queries), len(p.cols))
+	res := dumpResult{vals: make([]json.RawMessage, len(p.queries), len(p.cols))}
 	var buf bytes.Buffer
 	for i, q := range p.queries {
+		t := d.Track()
 		v, err := p.evalOne(ctx, q, d, memo)
+		if ws := t.Stop(); len(ws) > 0 {
+			res.partial = append(res.partial, p.cols[i].name)
+			for _, w := range ws {
+				res.warnings = append(res.warnings, "query "+p.cols[i].name+": "+w)
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", p.cols[i].name, err)
+			return dumpResult{}, fmt.Errorf("query %s: %w", p.cols[i].name, err)
 		}
 		buf.Reset()
 		if err := (query.Output{Format: query.FormatJSON}).Write(&buf, "", v); err != nil {
-			return nil, withCode(exitError, fmt.Errorf("%s: %s: %w", dir, p.cols[i].name, err))
+			return dumpResult{}, withCode(exitError, fmt.Errorf("%s: %s: %w", dir, p.cols[i].name, err))
 		}
-		out[i] = append(json.RawMessage(nil), bytes.TrimSpace(buf.Bytes())...)
+		res.vals[i] = append(json.RawMessage(nil), bytes.TrimSpace(buf.Bytes())...)
 	}
+	res.notRead = notRead(d.Images(), res.warnings)
 	if p.rules == nil {
-		return out, nil
+		return res, nil
 	}
 	vals, err := p.previewRules(ctx, d.Images())
 	if err != nil {
-		return nil, err
+		return dumpResult{}, err
 	}
-	return append(out, vals...), nil
+	res.vals = append(res.vals, vals...)
+	return res, nil
 }
 
 func (p *scriptProgram) evalOne(ctx context.Context, q *query.Query, d *query.Dump, memo map[string]ref.Val) (ref.Val, error) {

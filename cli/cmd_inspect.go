@@ -101,7 +101,7 @@ func (c *cli) runInspect(args []string) error {
 	}
 	v, err := e.InspectWith(explore.InspectOptions{PID: uint32(pid), Env: *env})
 	if err != nil {
-		return viewError(err)
+		return withExitCode(err, exitBadImage)
 	}
 	c.warnCmdlines(v.Processes)
 	cp, err := checkpointOf(p, d, finish)

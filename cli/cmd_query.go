@@ -87,7 +87,7 @@ func runQuery(c *cli, args []string) (err error) {
 		return err
 	}
 	if o.script != "" {
-		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost, check: o.check})
+		return runBatch(c, o.script, pos, batchOptions{format: o.format, jobs: o.jobs, timeout: o.timeout, cost: o.cost, check: o.check, partial: o.partial})
 	}
 	if len(pos) < 2 {
 		return usageErrorf("query: need an expression and at least one dump (critq query -h)")

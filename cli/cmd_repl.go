@@ -39,6 +39,11 @@ in $XDG_STATE_HOME/critq/history (~/.local/state/critq/history).
 When standard input is not a terminal, each line (or multi-line entry) is
 processed the same way, results go to standard output and errors to
 standard error, and the exit status is that of the first failure.
+
+A result that needed an image the dump does not have (or memory on a
+damaged image) is printed with one warning line per image on standard
+error; without a terminal it is a failure (exit 4) unless --partial is
+given.
 `
 
 func init() {
@@ -52,6 +57,7 @@ func runRepl(c *cli, args []string) error {
 	c.archiveFlags(fs)
 	fs.StringVar(&format, "format", "", "output `format`: pretty (on a terminal), json (elsewhere), ndjson or table")
 	fs.Uint64Var(&cost, "cost", query.DefaultCostLimit, "stop an evaluation after this cost (0: no limit)")
+	partial := fs.Bool("partial", false, "accept results that depend on missing or damaged images (exit 0, warnings on stderr)")
 	diffPair := fs.Bool("diff", false, "with dumps A B: bind changes, a and b as critq diff A B EXPR does (B is current)")
 	check := checkFlags(fs)
 	pos, err := parse(fs, args)
@@ -88,12 +94,15 @@ func runRepl(c *cli, args []string) error {
 		return withCode(exitBadImage, err)
 	}
 	defer ev.Close()
+	for _, n := range ev.NotRead() {
+		fmt.Fprintf(c.stderr, "critq: warning: %s\n", n)
+	}
 
 	ints := make(chan os.Signal, 1)
 	c.handlesInterrupt()
 	signal.Notify(ints, os.Interrupt)
 	defer signal.Stop(ints)
-	s := &session{ev: ev, stdout: c.stdout, stderr: c.stderr, interrupts: ints, parent: check.context(context.Background())}
+	s := &session{ev: ev, stdout: c.stdout, stderr: c.stderr, interrupts: ints, parent: check.context(context.Background()), partial: *partial}
 	if !term {
 		s.in = &plainLines{r: bufio.NewReader(c.stdin)}
 		return s.run()
@@ -132,7 +141,8 @@ type session struct {
 	interactive    bool // prompts are shown; errors do not end in an exit code
 	stdout, stderr io.Writer
 	interrupts     <-chan os.Signal
-	first          int // exit code of the first failure (not interactive)
+	first          int  // exit code of the first failure (not interactive)
+	partial        bool // --partial: a partial result is no failure
 	// parent is the context of every evaluation: it carries --root and
 	// --criu-options to the problems view.
 	parent context.Context
@@ -230,6 +240,20 @@ func (s *session) process(cmd repl.Cmd) (string, bool, error) {
 }
 
 func (s *session) fail(code int, err error) {
+	var pe *repl.PartialError
+	if errors.As(err, &pe) {
+		prefix := "critq: "
+		if s.interactive {
+			prefix = ""
+		}
+		for _, w := range pe.Warnings {
+			fmt.Fprintf(s.stderr, "%swarning: %s: %s\n", prefix, pe.Dump, w)
+		}
+		if s.partial || s.interactive {
+			return
+		}
+		err = fmt.Errorf("%w (--partial accepts it)", err)
+	}
 	msg := strings.TrimRight(err.Error(), "\n")
 	if errors.Is(err, errInterrupted) {
 		msg = "interrupted"

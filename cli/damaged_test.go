@@ -308,3 +308,143 @@ func TestUnixNameWithoutNUL(t *testing.T) {
 		t.Errorf("sockets view: exit %d: %s", code, out)
 	}
 }
+
+// runStdin runs critq in process with stdin.
+func runStdin(stdin string, args ...string) (string, string, int) {
+	var out, errb strings.Builder
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestBatchPartialResult: in critq batch, a query whose result needed a
+// missing image warns on stderr (one line per image, naming the dump and
+// the query, also for a second query that reuses the first one's partial
+// view or binding) and its dump counts as failed (exit 4) unless
+// --partial; the records are printed, and a whole dump beside it is not
+// warned about.
+func TestBatchPartialResult(t *testing.T) {
+	dir := removeImage(t, "pagemap-19635.img")
+	script := filepath.Join(t.TempDir(), "s.critq")
+	src := "let c = tasks.map(t, t.cmdline)\n" +
+		"args: tasks.map(t, t.cmdline)\n" +
+		"again: tasks.map(t, t.cmdline.size())\n" +
+		"bound: c.size()\n" +
+		"count: tasks.size()\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const missing = "pagemap-19635.img is missing"
+	for _, args := range [][]string{{"batch", script}, {"-f", script}} {
+		out, stderr, code := runViews(append(args, dir, sleepPlain)...)
+		if code != exitBadImage {
+			t.Errorf("critq %q: exit %d, wanted 4; stderr:\n%s", args, code, stderr)
+		}
+		for _, q := range []string{"args", "again", "bound"} {
+			if w := "critq: warning: " + dir + ": query " + q + ": " + missing; countLines(stderr, w) != 1 {
+				t.Errorf("critq %q: stderr does not say %q once:\n%s", args, w, stderr)
+			}
+		}
+		if n := countLines(stderr, missing); n != 3 {
+			t.Errorf("critq %q: %d warnings, wanted 3 (args, again, bound):\n%s", args, n, stderr)
+		}
+		if !strings.Contains(stderr, "critq: "+dir+": partial results (queries args, again, bound)") || !strings.Contains(stderr, "--partial") {
+			t.Errorf("critq %q: no failure line naming the queries:\n%s", args, stderr)
+		}
+		if strings.Contains(stderr, sleepPlain) {
+			t.Errorf("critq %q: the whole dump is warned about:\n%s", args, stderr)
+		}
+		if !strings.Contains(out, `{"dump":"`+dir+`","query":"count","value":1}`) || !strings.Contains(out, `"value":[["sleep","1000"]]`) {
+			t.Errorf("critq %q: records missing:\n%s", args, out)
+		}
+		withPartial := []string{"--partial", "-f", script, dir}
+		if args[0] == "batch" {
+			withPartial = []string{"batch", "--partial", script, dir}
+		}
+		out, stderr, code = runViews(withPartial...)
+		if code != exitOK || countLines(stderr, missing) != 3 || strings.Contains(stderr, "partial results") || !strings.Contains(out, `"query":"args"`) {
+			t.Errorf("critq %q --partial: exit %d, stderr:\n%s\nstdout:\n%s", args, code, stderr, out)
+		}
+	}
+}
+
+// TestReplPartialResult: a REPL line whose result needed a missing image
+// warns (one line per image), also when the view or binding it uses was
+// built by an earlier line, and is a failure (exit 4) unless --partial; a
+// line that needs no missing image does not warn.
+func TestReplPartialResult(t *testing.T) {
+	dir := removeImage(t, "pagemap-19635.img")
+	const missing = "pagemap-19635.img is missing"
+	lines := "tasks.map(t, t.cmdline)\n1 + 1\ntasks.map(t, t.cmdline.size())\n:let c = tasks.map(t, t.cmdline)\nc.size()\nc.size()\ntasks.map(t, t.comm)\n"
+	out, stderr, code := runStdin(lines, "repl", dir)
+	if code != exitBadImage {
+		t.Errorf("repl: exit %d, wanted 4; stderr:\n%s", code, stderr)
+	}
+	if n := countLines(stderr, "critq: warning: "+dir+": "+missing); n != 4 {
+		t.Errorf("repl: %d warnings, wanted 4 (two lines on t.cmdline, two on c):\n%s", n, stderr)
+	}
+	if n := countLines(stderr, "the result is partial: an image missing or damaged (--partial accepts it)"); n != 4 {
+		t.Errorf("repl: %d failures, wanted 4:\n%s", n, stderr)
+	}
+	if want := "[[]]\n2\n[0]\n1\n1\n[\"sleep\"]\n"; out != want {
+		t.Errorf("repl: stdout %q, wanted %q", out, want)
+	}
+	out, stderr, code = runStdin(lines, "repl", "--partial", dir)
+	if code != exitOK || countLines(stderr, missing) != 4 || strings.Contains(stderr, "--partial") || out == "" {
+		t.Errorf("repl --partial: exit %d, stdout %q, stderr:\n%s", code, out, stderr)
+	}
+	// A whole dump: no warning.
+	_, stderr, code = runStdin(lines, "repl", sleepPlain)
+	if code != exitOK || stderr != "" {
+		t.Errorf("repl on a whole dump: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestSymlinkedImageIsMissing: an image file that is a symbolic link is
+// not followed (here to the dump's own core, and to /dev/zero): it is
+// warned about by name, once, and counts as missing, so a value that needs
+// it is partial (exit 4) and one that does not is whole (exit 0).
+func TestSymlinkedImageIsMissing(t *testing.T) {
+	link := func(name, target string) string {
+		return brokenDump(t, func(dir string) {
+			if target == "" {
+				abs, err := filepath.Abs(filepath.Join(sleepPlain, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				target = abs
+			}
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	core, pages, pstree := link("core-19635.img", ""), link("pages-1.img", "/dev/zero"), link("pstree.img", "")
+	const coreLink, pagesLink = "core-19635.img: a symbolic link, not read", "pages-1.img: a symbolic link, not read"
+	checkRuns(t, []outcome{
+		{args: []string{"tasks.size()", core}, code: exitOK, stderr: []string{"critq: warning: " + core + ": " + coreLink + "\n"}, stdout: "1"},
+		{args: []string{"tasks.map(t, has(t.state))", core}, code: exitBadImage, stderr: []string{coreLink + " (needed for the state", "--partial"}, stdout: "[false]"},
+		{args: []string{"--partial", "tasks.map(t, has(t.state))", core}, code: exitOK, stderr: []string{coreLink}},
+		{args: []string{"ps", core}, code: exitBadImage, stderr: []string{coreLink}},
+		{args: []string{"tasks.map(t, t.cmdline)", pages}, code: exitBadImage, stderr: []string{pagesLink}},
+		{args: []string{"mem", "search", pages, "HOME=/root"}, code: exitBadImage, stderr: []string{pagesLink}},
+		{args: []string{"tasks", pstree}, code: exitBadImage, stderr: []string{"pstree.img: a symbolic link, not read"}, noStdout: true},
+	})
+	for _, args := range [][]string{{"tasks.map(t, has(t.state))", core}, {"ps", core}} {
+		if _, stderr, _ := runViews(args...); countLines(stderr, "core-19635.img") != 1 {
+			t.Errorf("critq %q: not one line on the link:\n%s", args, stderr)
+		}
+	}
+	for script, code := range map[string]int{"n: tasks.size()\n": exitOK, "n: tasks.map(t, t.comm)\n": exitBadImage} {
+		_, stderr, got := runStdin(script, "batch", "-", core)
+		if got != code || countLines(stderr, coreLink) != 1 {
+			t.Errorf("batch <<< %q: exit %d, wanted %d; stderr:\n%s", script, got, code, stderr)
+		}
+	}
+	_, stderr, code := runStdin("tasks.size()\n", "repl", core)
+	if code != exitOK || countLines(stderr, coreLink) != 1 {
+		t.Errorf("repl: exit %d, stderr:\n%s", code, stderr)
+	}
+}

@@ -54,8 +54,11 @@ func exitCode(err error, untyped int) int {
 		de  *query.DumpError
 		cde *codec.Error
 		pae *export.PartialError
+		rpe *repl.PartialError
 	)
 	switch {
+	case errors.As(err, &rpe):
+		return exitBadImage
 	case errors.As(err, &ce), errors.As(err, &be), errors.As(err, &re), errors.As(err, &se):
 		return exitCompile
 	case errors.As(err, &pe):

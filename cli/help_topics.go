@@ -30,6 +30,7 @@ var critqFunctions = []struct{ name, doc string }{
 	{"basename", `the last element of a path`},
 	{"dirname", `a path without its last element`},
 	{"sum", `the total of a list of numbers: vmas.map(v, v.size).sum()`},
+	{"overlapping", `the VMAs of a list that overlap [start, end), in linear time: overlapping(t.vmas, p.vaddr, p.vaddr + p.nr_pages * 4096u)`},
 	{"mem", `bytes of a task's memory: mem(pid, addr, len); an error value says why a range cannot be read`},
 	{"cstring", `a NUL-terminated string in a task's memory: cstring(pid, addr)`},
 	{"cmdline", `a task's command line, read from its memory (empty for a zombie)`},

@@ -24,7 +24,9 @@ import (
 //
 //   - no panic, and an exit code in 0..5;
 //   - under the race detector nothing about time; otherwise every run
-//     under 2 s, and no run allocates more than 256 MB in all (an upper
+//     under 2 s of CPU (the process's, while the run is the only work;
+//     wall time on a shared machine measures the neighbours), and no run
+//     allocates more than 256 MB in all (an upper
 //     bound of its peak heap);
 //   - an image that a command needs and that was deleted is never
 //     answered silently: the command fails, or it names the missing
@@ -421,7 +423,7 @@ func TestMutationCampaign(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs; exit codes %v; mutations %v", runs, exits, byMutation)
-	t.Logf("slowest run %v: %s", slowest, slowestRun)
+	t.Logf("slowest run %v of CPU: %s", slowest, slowestRun)
 	t.Logf("most allocation %d MB: %s", mostAlloc>>20, mostAllocRun)
 }
 

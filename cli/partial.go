@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/critq/critq/dump"
 	"github.com/critq/critq/model"
 	"github.com/critq/critq/query"
 )
@@ -12,7 +14,7 @@ import (
 // and returns the error that makes the command exit 4 unless partial
 // results were accepted (--partial).
 func (c *cli) warnPartial(d *query.Dump, accept bool) error {
-	return c.partialResult(d.Name(), d.Warnings(), accept)
+	return c.partialResult(d.Images(), d.Warnings(), accept)
 }
 
 // warnMissing is warnPartial for a view of the dump's model: one line per
@@ -20,14 +22,16 @@ func (c *cli) warnPartial(d *query.Dump, accept bool) error {
 func (c *cli) warnMissing(md *model.Model) error {
 	var ws []string
 	for _, m := range md.Missing() {
-		ws = append(ws, (&model.MissingError{Image: m.Image, For: m.For}).Error())
+		ws = append(ws, m.Err().Error())
 	}
-	return c.partialResult(md.Dump().Name, ws, false)
+	return c.partialResult(md.Dump(), ws, false)
 }
 
-func (c *cli) partialResult(dump string, warnings []string, accept bool) error {
-	for _, w := range warnings {
-		fmt.Fprintf(c.stderr, "critq: warning: %s: %s\n", dump, w)
+// partialResult writes the warnings of d's result, after a line for each
+// image d does not read (a symbolic link) that no warning names.
+func (c *cli) partialResult(d *dump.Dump, warnings []string, accept bool) error {
+	for _, w := range append(notRead(d, warnings), warnings...) {
+		fmt.Fprintf(c.stderr, "critq: warning: %s: %s\n", d.Name, w)
 	}
 	if len(warnings) == 0 || accept {
 		return nil
@@ -36,5 +40,22 @@ func (c *cli) partialResult(dump string, warnings []string, accept bool) error {
 	if len(warnings) > 1 {
 		what = fmt.Sprintf("%d images", len(warnings))
 	}
-	return withCode(exitBadImage, fmt.Errorf("%s: the result is partial: %s missing or damaged (--partial accepts it)", dump, what))
+	return withCode(exitBadImage, fmt.Errorf("%s: the result is partial: %s missing or damaged (--partial accepts it)", d.Name, what))
+}
+
+// notRead returns the files named like images that d does not read
+// (dump.Dump.NotRead), "core-1.img: a symbolic link, not read", but those
+// that a warning names already (a value needed them).
+func notRead(d *dump.Dump, warnings []string) []string {
+	var out []string
+	for _, n := range d.NotRead() {
+		named := false
+		for _, w := range warnings {
+			named = named || strings.Contains(w, n)
+		}
+		if !named {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -105,6 +105,7 @@ type member struct {
 	data  []byte // compressed: the bytes kept in memory
 	spool string // compressed: the spooled copy of a pages image
 	dir   bool
+	link  string // "a symbolic link" or "a hard link": listed, never read
 }
 
 // rootFiles are the files of the archive root that are kept.
@@ -212,16 +213,15 @@ func isPages(name string) bool {
 }
 
 // header checks a tar header; it returns the cleaned name, or "" for a
-// member that is skipped.
+// member that is skipped. A link is listed, not followed: its member has
+// link set, and nothing reads it.
 func header(h *tar.Header) (string, error) {
 	name, err := cleanName(h.Name)
 	if err != nil {
 		return "", err
 	}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeDir:
-	case tar.TypeSymlink, tar.TypeLink:
-		return "", fmt.Errorf("member %q is a link: refused", h.Name)
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink:
 	default:
 		return "", nil // devices, FIFOs, PAX globals: never dump images
 	}
@@ -269,7 +269,7 @@ func (a *Archive) indexTar() error {
 		if name == "" {
 			continue
 		}
-		a.add(&member{name: name, size: h.Size, mtime: h.ModTime, off: pos, dir: h.Typeflag == tar.TypeDir})
+		a.add(&member{name: name, size: h.Size, mtime: h.ModTime, off: pos, dir: h.Typeflag == tar.TypeDir, link: linkKind(h)})
 	}
 }
 
@@ -291,9 +291,20 @@ func (a *Archive) visit(h *tar.Header, name string, data func() io.Reader) error
 	return a.opts.Visit(clean, h, r)
 }
 
+// linkKind is a member's link field.
+func linkKind(h *tar.Header) string {
+	switch h.Typeflag {
+	case tar.TypeSymlink:
+		return "a symbolic link"
+	case tar.TypeLink:
+		return "a hard link"
+	}
+	return ""
+}
+
 // add records a member and the folders above it.
 func (a *Archive) add(m *member) {
-	if m.dir {
+	if m.dir || m.link != "" {
 		m.size = 0
 	}
 	a.members[m.name] = m
@@ -358,9 +369,9 @@ func (a *Archive) stream(spool bool) error {
 		if name == "" {
 			continue
 		}
-		m := &member{name: name, size: h.Size, mtime: h.ModTime, dir: h.Typeflag == tar.TypeDir}
+		m := &member{name: name, size: h.Size, mtime: h.ModTime, dir: h.Typeflag == tar.TypeDir, link: linkKind(h)}
 		switch {
-		case m.dir:
+		case m.dir, m.link != "":
 		case isPages(name):
 			if spool {
 				if m.spool, err = a.spoolOne(name, tr, h.Size); err != nil {
@@ -445,7 +456,7 @@ func (a *Archive) spoolPages() error {
 		if err != nil || name == "" || !isPages(name) {
 			continue
 		}
-		if m := a.members[name]; m != nil && m.spool == "" {
+		if m := a.members[name]; m != nil && m.spool == "" && m.link == "" {
 			if m.spool, err = a.spoolOne(name, tr, h.Size); err != nil {
 				return a.readError(r, name, err)
 			}
@@ -525,6 +536,14 @@ func (c checkpointFS) Open(n string) (fs.File, error) {
 	return c.a.Open(c.name(n))
 }
 
+// linkKind says which kind of link member n is, "" if none.
+func (c checkpointFS) linkKind(n string) string {
+	if m := c.a.members[c.name(n)]; m != nil {
+		return m.link
+	}
+	return ""
+}
+
 func (c checkpointFS) ReadDir(n string) ([]fs.DirEntry, error) {
 	ents, err := c.a.ReadDir(c.name(n))
 	if err != nil || n != "." || c.a.members["checkpoint/stats-dump"] != nil {
@@ -562,6 +581,9 @@ func (a *Archive) Open(name string) (fs.File, error) {
 	}
 	if m.dir {
 		return &archiveFile{m: m, r: io.NewSectionReader(bytes.NewReader(nil), 0, 0), dirs: func() ([]fs.DirEntry, error) { return a.readDir(name) }}, nil
+	}
+	if m.link != "" {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%s, not read", m.link)}
 	}
 	switch {
 	case !a.gz:
@@ -642,6 +664,9 @@ func (i memberInfo) Sys() any           { return nil }
 func (i memberInfo) Mode() fs.FileMode {
 	if i.m.dir {
 		return fs.ModeDir | 0o555
+	}
+	if i.m.link != "" {
+		return fs.ModeSymlink | 0o777
 	}
 	return 0o444
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/explore"
+	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/mem"
 )
 
@@ -137,8 +139,7 @@ func TestArchiveRefusesEscapes(t *testing.T) {
 		{Name: "../evil", Typeflag: tar.TypeReg},
 		{Name: "/etc/passwd", Typeflag: tar.TypeReg},
 		{Name: "checkpoint/../../x", Typeflag: tar.TypeReg},
-		{Name: "checkpoint/link", Typeflag: tar.TypeSymlink, Linkname: "/etc"},
-		{Name: "checkpoint/hard", Typeflag: tar.TypeLink, Linkname: "config.dump"},
+		{Name: "../core-1.img", Typeflag: tar.TypeSymlink, Linkname: "/etc"},
 	} {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
@@ -292,5 +293,109 @@ func TestArchiveVisit(t *testing.T) {
 				t.Errorf("error of Visit: OpenArchive returned %v", err)
 			}
 		})
+	}
+}
+
+// TestSymlinkImageNotRead: an image file that is a symbolic link (in an
+// archive, a symbolic or hard link member) is never followed: the dump
+// lists it as not read, by name, and has no such image; the parent link
+// of a pre-dump chain and links named like no image are not listed.
+func TestSymlinkImageNotRead(t *testing.T) {
+	src := "../testdata/dumps/sleep-plain"
+	dir := t.TempDir()
+	testcorpus.CopyFiles(t, src, dir)
+	os.Remove(filepath.Join(dir, "core-19635.img"))
+	os.Remove(filepath.Join(dir, "pages-1.img"))
+	abs, _ := filepath.Abs(filepath.Join(src, "core-19635.img"))
+	for link, target := range map[string]string{"core-19635.img": abs, "pages-1.img": "/dev/zero", "parent": "..", "notes.txt": "/etc/passwd"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := dump.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"core-19635.img: a symbolic link, not read", "pages-1.img: a symbolic link, not read"}
+	if got := d.NotRead(); !slices.Equal(got, want) {
+		t.Errorf("folder: NotRead() = %q, wanted %q", got, want)
+	}
+	if d.File("core-19635.img") != nil || d.FileFor("PAGES", 1) != nil || d.NotReadWhy("core-19635.img") != "a symbolic link" {
+		t.Errorf("folder: a link is a file of the dump")
+	}
+
+	// An archive with the core a symbolic link and the pages a hard link.
+	img, err := os.ReadFile(filepath.Join(src, "pstree.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, comp := range []string{"", "gz"} {
+		var buf bytes.Buffer
+		w, closer := compress(t, &buf, comp)
+		tw := tar.NewWriter(w)
+		for _, h := range []*tar.Header{
+			{Name: "checkpoint/", Typeflag: tar.TypeDir, Mode: 0o700},
+			{Name: "checkpoint/pstree.img", Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(img))},
+			{Name: "checkpoint/core-19635.img", Typeflag: tar.TypeSymlink, Linkname: "/proc/kcore", Mode: 0o777},
+			{Name: "checkpoint/pages-1.img", Typeflag: tar.TypeLink, Linkname: "checkpoint/pstree.img", Mode: 0o600},
+			{Name: "checkpoint/parent", Typeflag: tar.TypeSymlink, Linkname: "..", Mode: 0o777},
+			{Name: "config.dump", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow", Mode: 0o777},
+		} {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Size > 0 {
+				tw.Write(img)
+			}
+		}
+		tw.Close()
+		closer.Close()
+		p := filepath.Join(t.TempDir(), "a.tar")
+		os.WriteFile(p, buf.Bytes(), 0o600)
+		d, err := dump.OpenAny(p, dump.ArchiveOptions{SpoolPages: true})
+		if err != nil {
+			t.Fatalf("%q: %v", comp, err)
+		}
+		want := []string{"core-19635.img: a symbolic link, not read", "pages-1.img: a hard link, not read"}
+		if got := d.NotRead(); !slices.Equal(got, want) {
+			t.Errorf("archive %q: NotRead() = %q, wanted %q", comp, got, want)
+		}
+		if d.File("core-19635.img") != nil || d.File("pages-1.img") != nil || d.File("pstree.img") == nil {
+			t.Errorf("archive %q: files %v", comp, d.Files())
+		}
+		if _, err := d.Archive().ReadFile("config.dump"); err == nil || !strings.Contains(err.Error(), "a symbolic link, not read") {
+			t.Errorf("archive %q: config.dump, a link, read: %v", comp, err)
+		}
+		d.Close()
+	}
+}
+
+// TestParentLoop: a parent link that leads back into its own chain (a
+// hostile or damaged "parent" file: ".", or two dumps naming each other)
+// is an error, not a chain without end.
+func TestParentLoop(t *testing.T) {
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	testcorpus.CopyFiles(t, "../testdata/dumps/sleep-plain", a)
+	testcorpus.CopyFiles(t, "../testdata/dumps/sleep-plain", b)
+	os.WriteFile(filepath.Join(a, "parent"), []byte("../b\n"), 0o644)
+	os.WriteFile(filepath.Join(b, "parent"), []byte("../a"), 0o644)
+	self := filepath.Join(root, "self")
+	testcorpus.CopyFiles(t, "../testdata/dumps/sleep-plain", self)
+	if err := os.Symlink(".", filepath.Join(self, "parent")); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{a, self} {
+		d, err := dump.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var perr error
+		for i := 0; i < 4 && d != nil && perr == nil; i++ {
+			d, perr = d.Parent()
+		}
+		if perr == nil || !strings.Contains(perr.Error(), "a loop") {
+			t.Errorf("%s: chain of parents: %v", filepath.Base(dir), perr)
+		}
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,12 +35,13 @@ type Dump struct {
 	// Name is how the dump was named when opened (a directory path).
 	Name string
 
-	fsys   fs.FS
-	dir    string    // the directory on disk, "" for other file systems
-	closer io.Closer // the archive the dump is read from, or nil
-	files  []*File
-	byName map[string]*File
-	opts   codec.ReadOptions
+	fsys    fs.FS
+	dir     string    // the directory on disk, "" for other file systems
+	closer  io.Closer // the archive the dump is read from, or nil
+	files   []*File
+	byName  map[string]*File
+	notRead map[string]string // image name -> why it is not read (see NotRead)
+	opts    codec.ReadOptions
 
 	mu     sync.Mutex
 	values map[any]any       // see Value
@@ -49,11 +49,11 @@ type Dump struct {
 	parent *Dump
 	perr   error
 	pdone  bool
-	// below are the directories (symlinks resolved) of the dumps this one
-	// is the parent of, nearest last: a parent link that leads back to one
-	// of them, or to this dump, is a loop.
-	below []string
+	below  []string // the real paths of this dump and the dumps it is a parent of
 }
+
+// maxChain bounds a chain of parent dumps.
+const maxChain = 512
 
 // File is one file of a dump.
 type File struct {
@@ -121,14 +121,21 @@ func OpenFS(fsys fs.FS, name string) (*Dump, error) {
 			continue
 		}
 		f := &File{Name: e.Name(), d: d}
-		if e.Type().IsRegular() {
-			if info, err := e.Info(); err == nil {
-				f.Size = info.Size()
-			}
-		} else if e.Type()&fs.ModeSymlink != 0 {
-			continue // parent link and friends
-		}
 		f.Kind, f.ID, _ = magic.ForFile(f.Name)
+		if !e.Type().IsRegular() {
+			// CRIU writes images as regular files; a link could lead out
+			// of the dump (/dev/zero, /proc/kcore) and a FIFO block.
+			if f.Kind != nil { // not the parent link and friends
+				if d.notRead == nil {
+					d.notRead = map[string]string{}
+				}
+				d.notRead[f.Name] = notRegular(fsys, e)
+			}
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			f.Size = info.Size()
+		}
 		d.files = append(d.files, f)
 		d.byName[f.Name] = f
 	}
@@ -141,6 +148,43 @@ func OpenFS(fsys fs.FS, name string) (*Dump, error) {
 	}
 	return d, nil
 }
+
+// notRegular says what an entry that is no regular file is.
+func notRegular(fsys fs.FS, e fs.DirEntry) string {
+	if l, ok := fsys.(interface{ linkKind(string) string }); ok {
+		if k := l.linkKind(e.Name()); k != "" {
+			return k
+		}
+	}
+	switch t := e.Type(); {
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
+// NotRead returns, sorted by name, the files named like images that the
+// dump has and does not read because they are no regular files (symbolic
+// links, in an archive hard links too, FIFOs, devices), each as "NAME:
+// WHAT, not read". Such an image counts as missing: see [Dump.NotReadWhy].
+func (d *Dump) NotRead() []string {
+	out := make([]string, 0, len(d.notRead))
+	for n, why := range d.notRead {
+		out = append(out, n+": "+why+", not read")
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NotReadWhy returns what the file name is, when the dump has it and does
+// not read it ("a symbolic link"), or "".
+func (d *Dump) NotReadWhy(name string) string { return d.notRead[name] }
 
 // SetHook sets a function called with the file name each time an image is
 // read from the dump. It is for instrumentation; nil removes it.
@@ -233,17 +277,24 @@ func (d *Dump) Parent() (*Dump, error) {
 			}
 			p = t
 		}
-		chain := d.below
-		if self, err := filepath.EvalSymlinks(d.dir); err == nil {
-			chain = append(slices.Clip(chain), self)
+		below := d.below
+		if len(below) == 0 {
+			below = []string{realPath(d.dir)}
 		}
-		if target, err := filepath.EvalSymlinks(p); err == nil && slices.Contains(chain, target) {
-			d.perr = fmt.Errorf("%s: the parent link leads back to %s: a dump cannot be its own parent", filepath.Join(d.dir, "parent"), target)
+		rp := realPath(p)
+		for _, b := range below {
+			if rp == b {
+				d.perr = fmt.Errorf("%s: the parent link leads back to %s: a loop", d.Name, b)
+				return nil, d.perr
+			}
+		}
+		if len(below) >= maxChain {
+			d.perr = fmt.Errorf("%s: more than %d dumps in the chain of parents", d.Name, maxChain)
 			return nil, d.perr
 		}
 		d.parent, d.perr = Open(p)
 		if d.parent != nil {
-			d.parent.below = chain
+			d.parent.below = append(append([]string(nil), below...), rp)
 		}
 	} else {
 		if _, err := fs.Stat(d.fsys, "parent"); err != nil {
@@ -261,6 +312,17 @@ func (d *Dump) Parent() (*Dump, error) {
 		d.parent.opts = d.opts
 	}
 	return d.parent, d.perr
+}
+
+// realPath is p with its links resolved, or p cleaned where that fails.
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
 }
 
 // Open opens a file of the dump for reading raw bytes (pages images).

@@ -174,6 +174,8 @@ type FdTables struct {
 	// Owners lists, by file id, the pids of the tasks that hold the file
 	// open, in pstree order, each once.
 	Owners map[uint32][]uint32
+
+	missing []error // the images the tables went without
 }
 
 // Fds returns the fd table of task: the entries of fdinfo-N.img, N the
@@ -195,7 +197,9 @@ func (m *Model) Fds(t *Task) ([]*images.FdinfoEntry, error) {
 // missing has none: the model records the missing image (see Missing),
 // and the tables are built from the rest.
 func (m *Model) FdTables() (*FdTables, error) {
-	return m.fds.get(func() (*FdTables, error) {
+	built := false
+	ft, err := m.fds.get(func() (*FdTables, error) {
+		built = true
 		tree, err := m.Tree()
 		if err != nil {
 			return nil, err
@@ -205,6 +209,13 @@ func (m *Model) FdTables() (*FdTables, error) {
 			fds, err := m.Fds(t)
 			if err != nil && !IsMissing(err) {
 				return nil, err
+			}
+			if err == nil && fds == nil {
+				// No fds, as a zombie has, or no core to say it is one.
+				_, err = m.Core(t)
+			}
+			if IsMissing(err) {
+				ft.missing = append(ft.missing, err)
 			}
 			seen := map[uint32]bool{}
 			for _, fe := range fds {
@@ -217,4 +228,8 @@ func (m *Model) FdTables() (*FdTables, error) {
 		}
 		return ft, nil
 	})
+	if !built && ft != nil {
+		m.again(ft.missing...)
+	}
+	return ft, err
 }

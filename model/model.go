@@ -53,9 +53,12 @@ type Model struct {
 	remaps part[map[uint32]images.RemapType]
 	fds    part[*FdTables]
 
-	mu      sync.Mutex
-	missing map[string]string // image name -> what it was needed for
+	mu        sync.Mutex
+	missing   map[string]string // image name -> what it was needed for
+	listeners map[*listener]struct{}
 }
+
+type listener struct{ f func(Missing) }
 
 // part is one lazily built part of the model.
 type part[T any] struct {
@@ -80,17 +83,23 @@ func Of(d *dump.Dump) *Model {
 func (m *Model) Dump() *dump.Dump { return m.d }
 
 // MissingError is the error of a value that needs an image the dump does
-// not have.
+// not have, or has as no regular file, which is not read (a symbolic link:
+// see [dump.Dump.NotRead]).
 type MissingError struct {
 	Image string // the file name, "pagemap-42.img"
 	For   string // what needed it, "the memory of pid 42"
+	What  string // what the dump has by that name, "" for nothing: "a symbolic link"
 }
 
 func (e *MissingError) Error() string {
-	if e.For == "" {
-		return e.Image + " is missing"
+	s := e.Image + " is missing"
+	if e.What != "" {
+		s = e.Image + ": " + e.What + ", not read"
 	}
-	return e.Image + " is missing (needed for " + e.For + ")"
+	if e.For == "" {
+		return s
+	}
+	return s + " (needed for " + e.For + ")"
 }
 
 // IsMissing reports whether err is (or wraps) a *MissingError.
@@ -103,7 +112,11 @@ func IsMissing(err error) bool {
 type Missing struct {
 	Image string
 	For   string
+	What  string // as in MissingError
 }
+
+// Err returns the error of m.
+func (m Missing) Err() *MissingError { return &MissingError{Image: m.Image, For: m.For, What: m.What} }
 
 // Missing returns the images the model needed so far and did not find,
 // sorted by name, each once.
@@ -112,13 +125,36 @@ func (m *Model) Missing() []Missing {
 	defer m.mu.Unlock()
 	out := make([]Missing, 0, len(m.missing))
 	for img, what := range m.missing {
-		out = append(out, Missing{Image: img, For: what})
+		out = append(out, Missing{Image: img, For: what, What: m.d.NotReadWhy(img)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Image < out[j].Image })
 	return out
 }
 
-// missingErr records that image is missing and returns its error.
+// Listen calls f with every missing image a value of the model needs from
+// now until stop is called: each time a value needs it, also when the
+// value was built before (a part of the model built without an image
+// says so again on every use). Missing, by contrast, is everything
+// recorded since the model was made. f is called from the goroutine that
+// needed the image, with no lock held; with several listeners, each sees
+// what every goroutine needs.
+func (m *Model) Listen(f func(Missing)) (stop func()) {
+	l := &listener{f}
+	m.mu.Lock()
+	if m.listeners == nil {
+		m.listeners = map[*listener]struct{}{}
+	}
+	m.listeners[l] = struct{}{}
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.listeners, l)
+		m.mu.Unlock()
+	}
+}
+
+// missingErr records that image is missing, tells the listeners, and
+// returns its error.
 func (m *Model) missingErr(image, what string) error {
 	m.mu.Lock()
 	if m.missing == nil {
@@ -127,8 +163,27 @@ func (m *Model) missingErr(image, what string) error {
 	if _, ok := m.missing[image]; !ok {
 		m.missing[image] = what
 	}
+	ls := make([]*listener, 0, len(m.listeners))
+	for l := range m.listeners {
+		ls = append(ls, l)
+	}
 	m.mu.Unlock()
-	return &MissingError{Image: image, For: what}
+	ms := Missing{Image: image, For: what, What: m.d.NotReadWhy(image)}
+	for _, l := range ls {
+		l.f(ms)
+	}
+	return ms.Err()
+}
+
+// again tells the listeners once more of the missing images in errs, which
+// a part of the model built before returns or went on without.
+func (m *Model) again(errs ...error) {
+	for _, err := range errs {
+		var me *MissingError
+		if errors.As(err, &me) {
+			m.missingErr(me.Image, me.For)
+		}
+	}
 }
 
 // fileName is the name of the image of kind for id: FileName("CORE", 42)

@@ -119,30 +119,7 @@ func TestFileRules(t *testing.T) {
 // *MissingError naming it and is listed once, and that a zombie's missing
 // mm is none.
 func TestMissingRecorded(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(testcorpus.Testdata(t), "sleep-plain")
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() || e.Name() == "mm-19635.img" || e.Name() == "fdinfo-2.img" {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m := model.Of(open(t, dir))
-	tree, err := m.Tree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := tree.ByPID[19635]
+	m, task := sleepWithout(t, "mm-19635.img", "fdinfo-2.img")
 	for i := 0; i < 2; i++ {
 		if _, err := m.MM(task); !model.IsMissing(err) {
 			t.Errorf("MM: %v", err)
@@ -171,4 +148,56 @@ func TestMissingRecorded(t *testing.T) {
 			t.Errorf("zdtm-zombie00 misses %v", z.Missing())
 		}
 	}
+}
+
+// TestListenAgain checks that a listener hears of a missing image each
+// time a value needs it (a use may tell it more than once), also from the
+// parts built before it listened
+// (the fd tables, a task's core), and nothing once stopped.
+func TestListenAgain(t *testing.T) {
+	for _, c := range []struct {
+		remove string
+		use    func(m *model.Model, task *model.Task)
+	}{
+		{"fdinfo-2.img", func(m *model.Model, _ *model.Task) { m.FdTables() }},
+		{"core-19635.img", func(m *model.Model, task *model.Task) { m.Core(task) }},
+		{"core-19635.img", func(m *model.Model, task *model.Task) { m.Threads(task) }},
+	} {
+		m, task := sleepWithout(t, c.remove)
+		c.use(m, task) // built before anyone listens
+		var heard []string
+		stop := m.Listen(func(ms model.Missing) { heard = append(heard, ms.Image) })
+		c.use(m, task)
+		once := len(heard)
+		c.use(m, task)
+		stop()
+		c.use(m, task)
+		if once == 0 || len(heard) != 2*once {
+			t.Errorf("without %s: heard %q, wanted it on each use", c.remove, heard)
+		}
+		for _, h := range heard {
+			if h != c.remove {
+				t.Errorf("without %s: heard of %s", c.remove, h)
+			}
+		}
+	}
+}
+
+// sleepWithout returns the model of a copy of sleep-plain without the
+// named images, and its task.
+func sleepWithout(t *testing.T, names ...string) (*model.Model, *model.Task) {
+	t.Helper()
+	dir := t.TempDir()
+	testcorpus.CopyFiles(t, filepath.Join(testcorpus.Testdata(t), "sleep-plain"), dir)
+	for _, n := range names {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := model.Of(open(t, dir))
+	tree, err := m.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tree.ByPID[19635]
 }

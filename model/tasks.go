@@ -37,10 +37,14 @@ func (m *Model) Tree() (*Tree, error) {
 	return m.tree.get(func() (*Tree, error) {
 		f := m.d.File("pstree.img")
 		if f == nil {
+			missing := &MissingError{Image: "pstree.img", For: "the process tree", What: m.d.NotReadWhy("pstree.img")}
+			if missing.What != "" {
+				return nil, missing
+			}
 			for _, k := range []string{"CORE", "MM", "IDS", "FDINFO"} {
 				if len(m.d.Kind(k)) > 0 {
 					// An error, not a partial value: not recorded.
-					return nil, &MissingError{Image: "pstree.img", For: "the process tree"}
+					return nil, missing
 				}
 			}
 			return &Tree{ByPID: map[uint32]*Task{}}, nil
@@ -127,9 +131,15 @@ func HasMemory(state uint32) bool { return state != StateDead && state != StateZ
 // Core returns the core of task (core-PID.img): nil and a *MissingError
 // when the image is missing.
 func (m *Model) Core(t *Task) (*images.CoreEntry, error) {
-	return t.core.get(func() (*images.CoreEntry, error) {
+	built := false
+	c, err := t.core.get(func() (*images.CoreEntry, error) {
+		built = true
 		return m.ThreadCore(t.PID, t.PID)
 	})
+	if !built {
+		m.again(err)
+	}
+	return c, err
 }
 
 // ThreadCore returns the core of thread tid of task pid (core-TID.img).

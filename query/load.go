@@ -23,9 +23,10 @@ import (
 type Dump struct {
 	d *dump.Dump
 
-	mu     sync.Mutex
-	cache  map[string]*cached
-	damage []string // see damaged
+	mu       sync.Mutex
+	cache    map[string]*cached
+	damage   []string // see damaged
+	trackers map[*Tracker]struct{}
 }
 
 // Warnings returns what made the values built so far partial, one line
@@ -36,7 +37,7 @@ type Dump struct {
 func (d *Dump) Warnings() []string {
 	var out []string
 	for _, m := range model.Of(d.d).Missing() {
-		out = append(out, (&model.MissingError{Image: m.Image, For: m.For}).Error())
+		out = append(out, m.Err().Error())
 	}
 	d.mu.Lock()
 	out = append(out, d.damage...)
@@ -48,6 +49,95 @@ type cached struct {
 	once sync.Once
 	val  any
 	err  error
+	warn []warning // what made val partial, told again on every use
+}
+
+// warning is one line of [Dump.Warnings] with what it is about: an
+// image's name for a missing image (one line per image), else the line.
+type warning struct{ key, line string }
+
+// Tracker records what made the values of one evaluation partial; see
+// [Dump.Track].
+type Tracker struct {
+	d    *Dump
+	stop func()
+
+	mu   sync.Mutex
+	seen map[string]bool
+	list []warning
+}
+
+// Track starts recording what makes the values read from d from now on
+// partial, until Stop: the images they needed and d does not have, and
+// the memory reads that failed on a damaged image, each once, also when
+// the value that needed them was built by an earlier evaluation. Track an
+// evaluation ([Query.Eval]) to learn whether its result is whole; on a
+// Dump that several evaluations use at once, each tracker also sees what
+// the others need.
+func (d *Dump) Track() *Tracker {
+	t := &Tracker{d: d, seen: map[string]bool{}}
+	stopModel := model.Of(d.d).Listen(func(m model.Missing) { t.add(missingWarning(m.Err())) })
+	d.mu.Lock()
+	if d.trackers == nil {
+		d.trackers = map[*Tracker]struct{}{}
+	}
+	d.trackers[t] = struct{}{}
+	d.mu.Unlock()
+	t.stop = func() {
+		stopModel()
+		d.mu.Lock()
+		delete(d.trackers, t)
+		d.mu.Unlock()
+	}
+	return t
+}
+
+// Stop stops t and returns its warnings, one line each, in the order they
+// arose; empty when every value read was whole.
+func (t *Tracker) Stop() []string {
+	t.stop()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, len(t.list))
+	for i, w := range t.list {
+		out[i] = w.line
+	}
+	return out
+}
+
+func (t *Tracker) add(w warning) {
+	t.mu.Lock()
+	if !t.seen[w.key] {
+		t.seen[w.key] = true
+		t.list = append(t.list, w)
+	}
+	t.mu.Unlock()
+}
+
+func (t *Tracker) warnings() []warning {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]warning(nil), t.list...)
+}
+
+func missingWarning(e *model.MissingError) warning { return warning{e.Image, e.Error()} }
+
+// tell gives ws to every tracker of d.
+func (d *Dump) tell(ws ...warning) {
+	if len(ws) == 0 {
+		return
+	}
+	d.mu.Lock()
+	ts := make([]*Tracker, 0, len(d.trackers))
+	for t := range d.trackers {
+		ts = append(ts, t)
+	}
+	d.mu.Unlock()
+	for _, t := range ts {
+		for _, w := range ws {
+			t.add(w)
+		}
+	}
 }
 
 // Open opens the dump in directory dir, or the checkpoint archive dir
@@ -95,7 +185,17 @@ func (d *Dump) once(key string, f func() (any, error)) (any, error) {
 		d.cache[key] = c
 	}
 	d.mu.Unlock()
-	c.once.Do(func() { c.val, c.err = f() })
+	built := false
+	c.once.Do(func() {
+		built = true
+		t := d.Track()
+		c.val, c.err = f()
+		c.warn = t.warnings()
+		t.Stop()
+	})
+	if !built {
+		d.tell(c.warn...)
+	}
 	return c.val, c.err
 }
 

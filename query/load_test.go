@@ -1,11 +1,15 @@
 package query
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"cel.dev/cel-go/common/types"
+
+	"github.com/critq/critq/internal/testcorpus"
 )
 
 // TestQueryOpenSpools checks that Query.Open reads a compressed archive in
@@ -56,5 +60,45 @@ func TestOpenNotADump(t *testing.T) {
 	_, err := Open(p)
 	if want := p + ": not a CRIU dump or checkpoint archive (tar, tar.gz, tar.zst)"; err == nil || err.Error() != want {
 		t.Errorf("Open: %v, wanted %s", err, want)
+	}
+}
+
+// TestTrackReplaysCachedWarnings: a tracked evaluation learns of every
+// missing image its result needed, also when the value that needed it
+// (a view, a part of the model, a task's core) was built by an earlier
+// evaluation; one that needs none learns of none.
+func TestTrackReplaysCachedWarnings(t *testing.T) {
+	for _, c := range []struct {
+		remove string
+		srcs   []string // evaluated in turn on one Dump, each warned about
+	}{
+		{"pagemap-19635.img", []string{"tasks.map(t, t.cmdline)", "tasks.map(t, t.cmdline.size())", "tasks.map(t, t.cmdline.size() == 0)", "cmdline(19635).size() > 0 || true"}},
+		{"fdinfo-2.img", []string{"fds.size()", "tasks.map(t, t.fds.size())", "fds.map(f, f.fd)"}},
+		{"core-19635.img", []string{"tasks.map(t, has(t.state))", "threads.size()", "tasks.map(t, t.comm)", "tasks.map(t, has(t.creds))"}},
+		{"files.img", []string{"fds.map(f, f.path)", "fds.map(f, has(f.path))", "tasks.map(t, t.exe)"}},
+	} {
+		dir := t.TempDir()
+		testcorpus.CopyFiles(t, "../testdata/dumps/sleep-plain", dir)
+		if err := os.Remove(filepath.Join(dir, c.remove)); err != nil {
+			t.Fatal(err)
+		}
+		d := mustOpen(t, dir)
+		for _, src := range append(c.srcs, "1 + 1") {
+			tr := d.Track()
+			_, err := mustCompile(t, src).Eval(context.Background(), d)
+			ws := tr.Stop()
+			if err != nil {
+				t.Errorf("without %s: %s: %v", c.remove, src, err)
+			}
+			if src == "1 + 1" {
+				if len(ws) != 0 {
+					t.Errorf("without %s: %s: warnings %q", c.remove, src, ws)
+				}
+				continue
+			}
+			if len(ws) != 1 || !strings.HasPrefix(ws[0], c.remove+" is missing") {
+				t.Errorf("without %s: %s: warnings %q, wanted one naming it", c.remove, src, ws)
+			}
+		}
 	}
 }

@@ -146,8 +146,17 @@ func (d *Dump) withMemory(act map[string]any, n *needs) (any, error) {
 	}
 	if n.usesMemory() {
 		m := d.memory()
+		// A read that fails is an error value, which || and && can
+		// absorb: a failure on a damaged or missing image is recorded.
 		bind := func(f func(m *mem.Memory, args []ref.Val) ref.Val) cel.LateBoundFunction {
-			return func(_ string, args ...ref.Val) ref.Val { return f(m, args) }
+			return func(_ string, args ...ref.Val) ref.Val {
+				v := f(m, args)
+				var re *readError
+				if e, ok := v.(*types.Err); ok && errors.As(e, &re) {
+					d.damaged(re.err)
+				}
+				return v
+			}
 		}
 		late[fnMem], late[fnCString] = bind(celMem), bind(celCString)
 		late[fnCmdline] = bind(func(m *mem.Memory, args []ref.Val) ref.Val { return celStrings(m.Cmdline, args) })
@@ -243,7 +252,13 @@ func celStrings(get func(uint32) ([]string, error), args []ref.Val) ref.Val {
 
 // memErr turns a memory error (usually a *mem.AddrError) into a CEL
 // error value with its text.
-func memErr(err error) ref.Val { return types.WrapErr(err) }
+func memErr(err error) ref.Val { return types.WrapErr(&readError{err}) }
+
+// readError is a failed read of memory.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 // named reports whether the query selects field of view message msg by
 // name; a view needed whole does not count.
@@ -314,10 +329,13 @@ func (d *Dump) damaged(err error) {
 			return
 		}
 	}
-	if model.IsMissing(err) {
+	var me *model.MissingError
+	if errors.As(err, &me) {
+		d.tell(missingWarning(me))
 		return
 	}
 	d.mu.Lock()
 	d.damage = append(d.damage, err.Error())
 	d.mu.Unlock()
+	d.tell(warning{err.Error(), err.Error()})
 }

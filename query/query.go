@@ -11,11 +11,14 @@ import (
 )
 
 // DefaultCostLimit bounds the cost of one evaluation unless [CostLimit]
-// says otherwise: a few seconds of work on a slow machine (measured at
-// 1.7 million units a second for queries that build nested lists). A
-// filter over 100,000 VMAs costs well under a million; a query that pairs
-// every VMA of a 5,000-VMA task with every other (25 million steps) stops.
-const DefaultCostLimit = 100_000_000
+// says otherwise: a few seconds of CPU at most (on a loaded 2-core
+// machine, 1.9 s for a 7-deep nest of maps over 10-element lists, 3.6 s
+// for a query that pairs each VMA of a 12,152-VMA task with every other,
+// 2.9 s for the same over 5,000 VMAs). The cookbook's recipes cost at most
+// 3 million on that dump (maps, mems: about 250 a VMA), so a task of
+// 100,000 VMAs still has room; overlapping (lib.go) keeps the pairing of
+// pagemaps with VMAs linear.
+const DefaultCostLimit = 50_000_000
 
 // interruptEvery is how many comprehension iterations pass between checks
 // of the context.

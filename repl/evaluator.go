@@ -76,6 +76,19 @@ func New(opts Options, paths ...string) (*Evaluator, error) {
 	return e, nil
 }
 
+// NotRead returns the files named like images that the loaded dumps have
+// and do not read (symbolic links: dump.Dump.NotRead), each as "DUMP:
+// core-1.img: a symbolic link, not read".
+func (e *Evaluator) NotRead() []string {
+	var out []string
+	for _, l := range e.dumps {
+		for _, n := range l.d.Images().NotRead() {
+			out = append(out, l.path+": "+n)
+		}
+	}
+	return out
+}
+
 // Close releases the dumps.
 func (e *Evaluator) Close() {
 	for _, l := range e.dumps {
@@ -122,7 +135,8 @@ var ErrNoDump = errors.New("no dump loaded (:load DUMP)")
 // newline, or empty), whether the session should end, and an error to
 // print. Errors leave the session as it was: an invalid :let keeps the
 // previous bindings. A cancelled ctx stops an evaluation, with an error
-// that wraps ctx's cause.
+// that wraps ctx's cause. A result that is partial comes with its text and
+// a *PartialError.
 func (e *Evaluator) Process(ctx context.Context, cmd Cmd) (string, bool, error) {
 	switch c := cmd.(type) {
 	case Eval:
@@ -158,7 +172,12 @@ func (e *Evaluator) Process(ctx context.Context, cmd Cmd) (string, bool, error) 
 		if again {
 			return fmt.Sprintf("switched to %s\n", c.Path), false, nil
 		}
-		return fmt.Sprintf("loaded %s (%d files)\n", c.Path, len(e.dumps[e.cur].d.Images().Files())), false, nil
+		d := e.dumps[e.cur].d.Images()
+		out := fmt.Sprintf("loaded %s (%d files)\n", c.Path, len(d.Files()))
+		for _, n := range d.NotRead() {
+			out += "warning: " + n + "\n"
+		}
+		return out, false, nil
 	case Dumps:
 		if c.N > 0 {
 			if c.N > len(e.dumps) {
@@ -236,8 +255,13 @@ func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
 		return "", named(err)
 	}
 	var v ref.Val
+	var partial *PartialError
 	timing, err := e.measure(func(l *loaded) (err error) {
+		t := l.d.Track()
 		v, err = e.lets.EvalValues(ctx, q, l.d, l.memo, e.opts.Values)
+		if ws := t.Stop(); len(ws) > 0 {
+			partial = &PartialError{Dump: l.path, Warnings: ws}
+		}
 		return err
 	})
 	if err != nil {
@@ -252,7 +276,27 @@ func (e *Evaluator) eval(ctx context.Context, src string) (string, error) {
 	if e.opts.ShowTypes {
 		s = strings.TrimRight(s, "\n") + " : " + q.OutputType().String() + "\n"
 	}
+	if partial != nil {
+		return s + timing, partial
+	}
 	return s + timing, nil
+}
+
+// PartialError is what Process returns, with the result's text, when an
+// expression's result needed images the dump does not have (or memory on
+// a damaged image): the fields they would fill are unset, the lists read
+// from memory short. Warnings has one line per image ([query.Tracker]).
+type PartialError struct {
+	Dump     string
+	Warnings []string
+}
+
+func (e *PartialError) Error() string {
+	what := "an image"
+	if len(e.Warnings) > 1 {
+		what = fmt.Sprintf("%d images", len(e.Warnings))
+	}
+	return fmt.Sprintf("%s: the result is partial: %s missing or damaged", e.Dump, what)
 }
 
 // transform previews rule src on the current dump: the changed fields of
