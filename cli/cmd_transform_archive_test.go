@@ -297,3 +297,16 @@ func TestTransformArchiveFailures(t *testing.T) {
 
 // ls names the files of a folder, space-separated.
 func ls(t *testing.T, dir string) string { return strings.TrimSpace(listDir(t, dir)) }
+
+// listDir lists the names in dir, each followed by a space.
+func listDir(t *testing.T, dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		b.WriteString(e.Name() + " ")
+	}
+	return b.String()
+}

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"os"
@@ -204,14 +203,3 @@ func TestTransformOutputLinkAndInsideDump(t *testing.T) {
 	}
 }
 
-func listDir(t *testing.T, dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, e := range ents {
-		b.WriteString(e.Name() + " ")
-	}
-	return b.String()
-}
