@@ -202,4 +202,3 @@ func TestTransformOutputLinkAndInsideDump(t *testing.T) {
 		t.Errorf("dump changed: %s, was %s", after, before)
 	}
 }
-
