@@ -66,6 +66,7 @@ type diffOptions struct {
 	registers bool
 	pages     bool
 	bytes     bool
+	partial   bool
 }
 
 func runDiff(c *cli, args []string) error {
@@ -78,6 +79,7 @@ func runDiff(c *cli, args []string) error {
 	fs.BoolVar(&o.registers, "registers", false, "compare registers, FPU state and TLS too")
 	fs.BoolVar(&o.pages, "pages", false, "memory: list the changed ranges of pages")
 	fs.BoolVar(&o.bytes, "bytes", false, "the first differing bytes of each changed range of pages (implies --pages) and of entry data")
+	fs.BoolVar(&o.partial, "partial", false, "accept a comparison that had to go without missing or damaged images (exit 0 or 1, warnings on stderr)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -133,7 +135,8 @@ func runDiff(c *cli, args []string) error {
 		return diffErr(err)
 	}
 	if q != nil {
-		return c.diffExpr(ctx, q, b, va, vb, cs, o.format)
+		err := c.diffExpr(ctx, q, b, va, vb, cs, o.format)
+		return c.diffPartial(a, b, o.partial, err)
 	}
 	format := o.format
 	if format == "" {
@@ -156,9 +159,24 @@ func runDiff(c *cli, args []string) error {
 		return withCode(exitError, err)
 	}
 	if diff.Differs(cs) {
-		return silentError{code: exitFalse}
+		err = silentError{code: exitFalse}
 	}
-	return nil
+	return c.diffPartial(a, b, o.partial, err)
+}
+
+// diffPartial warns of the images either dump lacked for the comparison,
+// one line each: without them a change may only be a missing value, so the
+// result is exit 4 unless --partial accepts it (then err, the comparison's
+// own outcome).
+func (c *cli) diffPartial(a, b *query.Dump, accept bool, err error) error {
+	perr := c.warnPartial(a, accept)
+	if berr := c.warnPartial(b, accept); perr == nil {
+		perr = berr
+	}
+	if perr != nil {
+		return perr
+	}
+	return err
 }
 
 // openPair opens the two dumps of paths, or the one dump of paths and its

@@ -431,6 +431,11 @@ func TestSymlinkedImageIsMissing(t *testing.T) {
 		{args: []string{"tasks.map(t, t.cmdline)", pages}, code: exitBadImage, stderr: []string{pagesLink}},
 		{args: []string{"mem", "search", pages, "HOME=/root"}, code: exitBadImage, stderr: []string{pagesLink}},
 		{args: []string{"tasks", pstree}, code: exitBadImage, stderr: []string{"pstree.img: a symbolic link, not read"}, noStdout: true},
+		// diff: without core-19635.img the comm and state of b look
+		// changed; that is a missing value, not a change.
+		{args: []string{"diff", sleepPlain, core}, code: exitBadImage, stderr: []string{coreLink + " (needed for the state", "--partial"}},
+		{args: []string{"diff", "--partial", sleepPlain, core}, code: exitFalse, stderr: []string{coreLink}},
+		{args: []string{"check", core}, code: exitFalse, stdout: coreLink},
 	})
 	for _, args := range [][]string{{"tasks.map(t, has(t.state))", core}, {"ps", core}} {
 		if _, stderr, _ := runViews(args...); countLines(stderr, "core-19635.img") != 1 {
