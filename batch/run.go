@@ -4,6 +4,8 @@ import (
 	"context"
 	"runtime"
 	"sync"
+
+	"github.com/critq/critq/internal/panics"
 )
 
 // Options tune [Run].
@@ -81,7 +83,11 @@ func Run[T, R any](ctx context.Context, items []T, opts Options,
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				r, err := eval(ctx, items[i])
+				var r R
+				err := panics.Call(func() (err error) {
+					r, err = eval(ctx, items[i])
+					return err
+				})
 				done <- result{i, r, err} // never blocks: window tokens bound the items in flight
 			}
 		}()

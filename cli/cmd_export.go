@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/critq/critq/export"
+	"github.com/critq/critq/internal/panics"
 )
 
 const exportUsage = `usage: critq export [flags] DUMP... -o DIR
@@ -82,7 +83,11 @@ func runExport(c *cli, args []string) error {
 	for range min(n, len(pos)) {
 		wg.Go(func() {
 			for i := range work {
-				r, err := export.Export(ctx, pos[i], *out, opts)
+				var r export.Result
+				err := panics.Call(func() (err error) {
+					r, err = export.Export(ctx, pos[i], *out, opts)
+					return err
+				})
 				results[i] <- result{r, err}
 			}
 		})

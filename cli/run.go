@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/panics"
 	"github.com/critq/critq/query"
 )
 
@@ -121,7 +122,7 @@ func (c *cli) main(args []string) int {
 			c.restoreLimits()
 		}
 	}()
-	err := c.dispatch(args)
+	err := panics.Call(func() error { return c.dispatch(args) })
 	c.blockIfDying()
 	if err == nil {
 		return exitOK
@@ -132,6 +133,10 @@ func (c *cli) main(args []string) int {
 	}
 	if msg := err.Error(); msg != "" {
 		fmt.Fprintf(c.stderr, "critq: %s\n", strings.TrimRight(msg, "\n"))
+	}
+	var pe *panics.Error
+	if errors.As(err, &pe) && c.env("CRITQ_DEBUG") == "1" {
+		fmt.Fprintf(c.stderr, "%s", pe.Stack)
 	}
 	return code
 }

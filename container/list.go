@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/panics"
 )
 
 // DefaultDir is where the kubelet writes checkpoint archives.
@@ -106,7 +107,11 @@ func Find(dirs []string) ([]Row, []error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c, err := Open(paths[i], Options{})
+				var c *Checkpoint
+				err := panics.Call(func() (err error) {
+					c, err = Open(paths[i], Options{})
+					return err
+				})
 				if err != nil {
 					perr[i] = &ListError{paths[i], err}
 					continue

@@ -44,6 +44,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/critq/critq/internal/panics"
 	"github.com/critq/critq/proto/views"
 	"github.com/critq/critq/query"
 )
@@ -153,7 +154,12 @@ func Dumps(ctx context.Context, a, b *query.Dump, opts Options) ([]*Change, erro
 func LoadPair(ctx context.Context, a, b *query.Dump) (va, vb *views.DumpViews, err error) {
 	var errB error
 	var wg sync.WaitGroup
-	wg.Go(func() { vb, errB = Load(ctx, b) })
+	wg.Go(func() {
+		errB = panics.Call(func() (err error) {
+			vb, err = Load(ctx, b)
+			return err
+		})
+	})
 	va, err = Load(ctx, a)
 	wg.Wait()
 	if err == nil {

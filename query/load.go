@@ -14,6 +14,7 @@ import (
 	"cel.dev/cel-go/common/types/traits"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/panics"
 	"github.com/critq/critq/model"
 )
 
@@ -249,7 +250,7 @@ func prefetch(ctx context.Context, files []*dump.File, read func(*dump.File) err
 			var first error
 			for f := range work {
 				if first == nil {
-					first = read(f)
+					first = panics.Call(func() error { return read(f) })
 				}
 			}
 			errs <- first

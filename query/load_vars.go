@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/panics"
 )
 
 // activation returns the values of the variables n names. Views are built
@@ -36,7 +37,11 @@ func (d *Dump) activation(ctx context.Context, adapter types.Adapter, n *needs, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			val, err := d.varValue(ctx, adapter, v, n, errs)
+			var val any
+			err := panics.Call(func() (err error) {
+				val, err = d.varValue(ctx, adapter, v, n, errs)
+				return err
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
+	"github.com/critq/critq/internal/panics"
 	"github.com/critq/critq/magic"
 	"github.com/critq/critq/query"
 )
@@ -190,7 +191,10 @@ func applyFile(ctx context.Context, f *dump.File, rules []*Rule, idx []int, stat
 			if steps != nil {
 				p.steps = make([][]*EntryChange, len(steps))
 			}
-			p.changes, p.err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats, p.steps, o)
+			p.err = panics.Call(func() (err error) {
+				p.changes, err = applyRange(ctx, f, img, lo, hi, rules, idx, p.stats, p.steps, o)
+				return err
+			})
 		}()
 	}
 	wg.Wait()
