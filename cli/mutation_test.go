@@ -335,6 +335,7 @@ func TestMutationCampaign(t *testing.T) {
 		slowestRun    string
 		mostAlloc     uint64
 		mostAllocRun  string
+		fives         []string // a few runs that ended in exit 5, for the log
 		failures      int
 		ms0, ms1      runtime.MemStats
 		timeLimit     = 2 * time.Second
@@ -400,6 +401,10 @@ func TestMutationCampaign(t *testing.T) {
 			if alloc > mostAlloc {
 				mostAlloc, mostAllocRun = alloc, what
 			}
+			if code == exitError && len(fives) < 5 {
+				first, _, _ := strings.Cut(stderr, "\n")
+				fives = append(fives, what+": "+first)
+			}
 			fail := func(format string, args ...any) {
 				failures++
 				t.Errorf("%s (seed %d, mutant %d): %s\nstderr: %.600s", what, seed, i, fmt.Sprintf(format, args...), stderr)
@@ -425,6 +430,9 @@ func TestMutationCampaign(t *testing.T) {
 	t.Logf("%d runs; exit codes %v; mutations %v", runs, exits, byMutation)
 	t.Logf("slowest run %v of CPU: %s", slowest, slowestRun)
 	t.Logf("most allocation %d MB: %s", mostAlloc>>20, mostAllocRun)
+	for _, f := range fives {
+		t.Logf("exit 5: %s", f)
+	}
 }
 
 // runCLIRecover runs critq in process; a panic on the calling goroutine
