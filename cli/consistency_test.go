@@ -71,7 +71,7 @@ func TestPresentationsAgree(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "pstree.img")); err != nil {
 			continue
 		}
-		facts += agreeTasks(t, dir) + agreeFds(t, dir) + agreeSockets(t, dir) + agreeMaps(t, dir)
+		facts += agreeTasks(t, dir) + agreeFds(t, dir) + agreeSockets(t, dir) + agreeMaps(t, dir) + agreeMounts(t, dir)
 	}
 	if facts < 1000 {
 		t.Errorf("only %d facts compared", facts)
@@ -315,4 +315,36 @@ func agreeMaps(t *testing.T, dir string) int {
 		t.Errorf("%s: the VMA ranges of maps (%d) and of the vmas view (%d) differ", dir, len(lines), len(got))
 	}
 	return n + 2*len(got)
+}
+
+type mountRow struct {
+	ID                             uint32
+	Mountpoint, Type, Source, Root string
+	NS                             uint32
+}
+
+// agreeMounts compares the mounts of inspect with the mounts view: id,
+// mountpoint, type (inspect prints it in lower case), source, root and
+// namespace.
+func agreeMounts(t *testing.T, dir string) int {
+	var in struct{ Mounts []mountRow }
+	var view []map[string]any
+	if !jsonOf(t, &in, "inspect", "--format", "json", dir) ||
+		!jsonOf(t, &view, "--format", "json", `mounts.map(m, {"id": m.mnt_id, "mountpoint": m.mountpoint, "type": m.type, "source": m.source, "root": m.root, "ns": m.ns_id})`, dir) {
+		return 0
+	}
+	if len(in.Mounts) != len(view) {
+		t.Errorf("%s: inspect has %d mounts, the view %d", dir, len(in.Mounts), len(view))
+		return 0
+	}
+	n := 0
+	for i, v := range view {
+		want := mountRow{ID: uint32(num(v["id"])), Mountpoint: fmt.Sprint(v["mountpoint"]), Type: strings.ToLower(fmt.Sprint(v["type"])),
+			Source: fmt.Sprint(v["source"]), Root: fmt.Sprint(v["root"]), NS: uint32(num(v["ns"]))}
+		if in.Mounts[i] != want {
+			t.Errorf("%s: mount %d: inspect says %+v, mounts %+v", dir, i, in.Mounts[i], want)
+		}
+		n += 6
+	}
+	return n
 }

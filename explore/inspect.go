@@ -32,6 +32,7 @@ type Mount struct {
 	Type       string `json:"type"`
 	Source     string `json:"source"`
 	Root       string `json:"root"`
+	NS         uint32 `json:"ns"`
 }
 
 // Namespace is one namespace the root task is in (ids-PID.img).
@@ -112,11 +113,15 @@ func (e *Explorer) InspectWith(o InspectOptions) (*Inspect, error) {
 			v.Sockets = append(v.Sockets, s)
 		}
 	}
-	if err := model.Each(e.d, "MNTS", func(m *images.MntEntry) {
-		v.Mounts = append(v.Mounts, Mount{ID: m.GetMntId(), Mountpoint: m.GetMountpoint(), Type: strings.ToLower(images.Fstype(m.GetFstype()).String()),
-			Source: m.GetSource(), Root: m.GetRoot()})
-	}); err != nil {
+	nss, err := e.md.Mounts()
+	if err != nil {
 		return nil, err
+	}
+	for _, ns := range nss {
+		for _, m := range ns.Entries {
+			v.Mounts = append(v.Mounts, Mount{ID: m.GetMntId(), Mountpoint: m.GetMountpoint(), Type: strings.ToLower(model.MountType(m)),
+				Source: m.GetSource(), Root: m.GetRoot(), NS: ns.NS})
+		}
 	}
 	if len(roots) > 0 {
 		if ids, err := e.md.IDs(roots[0].mt); goOn(err) != nil {

@@ -50,6 +50,7 @@ type Model struct {
 
 	tree   part[*Tree]
 	files  part[*Files]
+	mounts part[[]MountNS]
 	remaps part[map[uint32]images.RemapType]
 	fds    part[*FdTables]
 

@@ -10,6 +10,7 @@ import (
 	"github.com/critq/critq/internal/testcorpus"
 	"github.com/critq/critq/model"
 	"github.com/critq/critq/proto/images"
+	"google.golang.org/protobuf/proto"
 )
 
 func open(t *testing.T, dir string) *dump.Dump {
@@ -200,4 +201,27 @@ func sleepWithout(t *testing.T, names ...string) (*model.Model, *model.Task) {
 		t.Fatal(err)
 	}
 	return m, tree.ByPID[19635]
+}
+
+// TestMountType: fsname names an AUTO mount; other types by their enum
+// name, fsname or not.
+func TestMountType(t *testing.T) {
+	for _, c := range []struct {
+		typ    images.Fstype
+		fsname string
+		want   string
+	}{
+		{images.Fstype_AUTO, "fuse.sshfs", "fuse.sshfs"},
+		{images.Fstype_AUTO, "", "AUTO"},
+		{images.Fstype_PROC, "", "PROC"},
+		{images.Fstype_TMPFS, "tmpfs", "TMPFS"},
+	} {
+		e := &images.MntEntry{Fstype: proto.Uint32(uint32(c.typ))}
+		if c.fsname != "" {
+			e.Fsname = proto.String(c.fsname)
+		}
+		if got := model.MountType(e); got != c.want {
+			t.Errorf("MountType(%v, %q) = %q, want %q", c.typ, c.fsname, got, c.want)
+		}
+	}
 }

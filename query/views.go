@@ -3,11 +3,11 @@ package query
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/critq/critq/codec"
 	"github.com/critq/critq/dump"
 	"github.com/critq/critq/internal/annot"
 	"github.com/critq/critq/model"
@@ -436,32 +436,27 @@ func ipText(words []uint32, order binary.ByteOrder) string {
 	return s
 }
 
-// mounts builds the mounts view: every mountpoints-<ns>.img by namespace id.
+// mounts builds the mounts view from the model's mounts, by namespace id.
 func (d *Dump) mounts(ctx context.Context) ([]*views.Mount, error) {
 	return onceAs(d, "mounts", func() ([]*views.Mount, error) {
-		fs := sortByID(d.d.Kind("MNTS"))
-		if err := prefetch(ctx, fs, readImage); err != nil {
+		nss, err := d.model().Mounts()
+		if err != nil {
 			return nil, err
 		}
 		var out []*views.Mount
-		for _, f := range fs {
-			img, err := f.Image()
-			if err != nil {
-				return nil, err
-			}
-			ns, _ := strconv.ParseUint(f.ID, 10, 32)
-			for _, e := range img.Entries {
-				// views.mount restates mnt_entry's numbers: the payload is one.
+		for _, ns := range nss {
+			for i, e := range ns.Entries {
+				// views.mount restates mnt_entry's numbers: one payload.
+				b, err := proto.Marshal(e)
 				m := &views.Mount{}
-				if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(e.Payload, m); err != nil {
-					return nil, &codec.Error{File: f.Name, Kind: img.Header.Kind.Name, Entry: e.Index, Offset: e.Offset, Err: err}
+				if err == nil {
+					err = (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, m)
 				}
-				m.NsId = proto.Uint32(uint32(ns))
-				typ := images.Fstype(m.GetFstype()).String()
-				if m.GetFsname() != "" && m.GetFstype() == uint32(images.Fstype_AUTO) {
-					typ = m.GetFsname()
+				if err != nil {
+					return nil, fmt.Errorf("%s: entry %d: %w", ns.File, i, err)
 				}
-				m.Type = proto.String(typ)
+				m.NsId = proto.Uint32(ns.NS)
+				m.Type = proto.String(model.MountType(e))
 				out = append(out, m)
 			}
 		}
