@@ -90,10 +90,18 @@ func TestDevBothWays(t *testing.T) {
 	if DevMajor(8<<20|1) != 8 || DevMinor(8<<20|1) != 1 {
 		t.Error("DevMajor/DevMinor")
 	}
-	for _, bad := range []string{"8", "8:", ":1", "a:b", "8:1048576", "-1:0", "4294967296:0"} {
+	for _, bad := range []string{"8", "8:", ":1", "a:b", "8:1048576", "-1:0", "17592186044416:0"} {
 		if v, ok := ParseDev(bad, false); ok {
 			t.Errorf("ParseDev(%q) = %#x, want failure", bad, v)
 		}
+	}
+	// The kernel's encoding of a 64-bit value: a major of up to 44 bits,
+	// as AppendDev prints it (crit's Python ints have no bound).
+	if v, ok := ParseDev("4294967296:0", false); !ok || v != 1<<52 || FormatDev(v, false) != "4294967296:0" {
+		t.Errorf(`ParseDev("4294967296:0") = %#x, %v`, v, ok)
+	}
+	if v, ok := ParseDev("4294967296:0", true); ok {
+		t.Errorf("glibc encoding: ParseDev(%q) = %#x, want failure", "4294967296:0", v)
 	}
 	if v, ok := ParseDev(" 8 : 1 ", false); !ok || v != 8<<20|1 {
 		t.Errorf("ParseDev with spaces = %#x, %v", v, ok)

@@ -35,19 +35,24 @@ func AppendDev(dst []byte, v uint64, odev bool) []byte {
 func FormatDev(v uint64, odev bool) string { return string(AppendDev(nil, v, odev)) }
 
 // ParseDev reads "major:minor" (spaces around either number allowed, as
-// crit's int() allows them) back into a device number. Each part must fit
-// 32 bits; in the kernel's encoding the minor must fit 20 bits.
+// crit's int() allows them) back into a device number. In glibc's encoding
+// each part must fit 32 bits; in the kernel's the minor must fit 20 bits
+// and the major the 44 bits above it, so that every 64-bit value AppendDev
+// prints reads back.
 func ParseDev(s string, odev bool) (uint64, bool) {
 	maj, mnr, found := strings.Cut(s, ":")
-	a, err1 := strconv.ParseUint(strings.TrimSpace(maj), 10, 32)
+	a, err1 := strconv.ParseUint(strings.TrimSpace(maj), 10, 64)
 	b, err2 := strconv.ParseUint(strings.TrimSpace(mnr), 10, 32)
 	if !found || err1 != nil || err2 != nil {
 		return 0, false
 	}
 	if odev { // glibc's makedev
+		if a >= 1<<32 {
+			return 0, false
+		}
 		return (a&0xfff)<<8 | (a&^0xfff)<<32 | b&0xff | (b&^0xff)<<12, true
 	}
-	if b >= 1<<20 {
+	if a >= 1<<44 || b >= 1<<20 {
 		return 0, false
 	}
 	return a<<20 | b, true
