@@ -78,13 +78,14 @@ func (c *collector) other(a, b *query.Dump, va, vb *views.DumpViews) error {
 		}
 	}
 	sort.Strings(names)
+	inosA, inosB := inoByID(va), inoByID(vb)
 	for _, name := range names {
 		kind := fa[name].Kind.Name
-		ea, err := entryElems(a.Name(), fa[name], kind, inoByID(va))
+		ea, err := entryElems(a.Name(), fa[name], kind, inosA)
 		if err != nil {
 			return err
 		}
-		eb, err := entryElems(b.Name(), fb[name], kind, inoByID(vb))
+		eb, err := entryElems(b.Name(), fb[name], kind, inosB)
 		if err != nil {
 			return err
 		}

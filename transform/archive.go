@@ -125,10 +125,7 @@ func ApplyArchiveInPlace(a *dump.Archive, p *Plan, o InPlaceOptions) error {
 	o.step("journal")
 	backup := "none"
 	if !o.NoBackup {
-		backup = filepath.Base(path) + ".orig"
-		for n := 1; exists(filepath.Join(filepath.Dir(path), backup)); n++ {
-			backup = fmt.Sprintf("%s.orig.%d", filepath.Base(path), n)
-		}
+		backup = backupName(filepath.Dir(path), filepath.Base(path))
 	}
 	j := fmt.Sprintf("%s\narchive %s\nbackup %s\n", journalHead, filepath.Base(path), backup)
 	if err := writeFileSync(dump.ArchiveJournal(path), 0o644, []byte(j)); err != nil {
@@ -137,8 +134,6 @@ func ApplyArchiveInPlace(a *dump.Archive, p *Plan, o InPlaceOptions) error {
 	}
 	return rollForwardArchive(path, lock, &o)
 }
-
-const journalHead = "critq transform journal v1"
 
 func checkSum(path string, want []byte) error {
 	f, err := os.Open(path)
@@ -172,7 +167,7 @@ func readArchiveJournal(path string) (string, error) {
 	if backup == "none" {
 		return "", nil
 	}
-	if backup == "" || strings.ContainsAny(backup, "/\x00") || backup == "." || backup == ".." {
+	if !plainName(backup) {
 		return "", fmt.Errorf("%s: bad backup name %q", jn, backup)
 	}
 	return backup, nil

@@ -284,15 +284,9 @@ func ApplyInPlace(dir string, p *Plan, o InPlaceOptions) error {
 	}
 	o.step("journal")
 	var j bytes.Buffer
-	fmt.Fprintf(&j, "critq transform journal v1\nbackup %v\n", !o.NoBackup)
+	fmt.Fprintf(&j, "%s\nbackup %v\n", journalHead, !o.NoBackup)
 	for _, name := range names {
-		// A backup never replaces the backup of an earlier run: the
-		// first run's is NAME.orig, the next NAME.orig.1, ...
-		backup := name + ".orig"
-		for n := 1; exists(filepath.Join(dir, backup)); n++ {
-			backup = fmt.Sprintf("%s.orig.%d", name, n)
-		}
-		fmt.Fprintf(&j, "image %s %s\n", name, backup)
+		fmt.Fprintf(&j, "image %s %s\n", name, backupName(dir, name))
 	}
 	if err := writeFileSync(filepath.Join(dir, dump.JournalName), 0o644, j.Bytes()); err != nil {
 		removeTemps(dir, names)
@@ -319,6 +313,27 @@ func writeTemp(path string, data []byte) error {
 		err = fmt.Errorf("%s: read back differs from what was written", tmp)
 	}
 	return err
+}
+
+// journalHead is the first line of every journal, a folder's or an
+// archive's.
+const journalHead = "critq transform journal v1"
+
+// backupName is the name the backup of file name in dir gets: a backup
+// never replaces the backup of an earlier run, so the first run's is
+// NAME.orig, the next NAME.orig.1, ...
+func backupName(dir, name string) string {
+	backup := name + ".orig"
+	for n := 1; exists(filepath.Join(dir, backup)); n++ {
+		backup = fmt.Sprintf("%s.orig.%d", name, n)
+	}
+	return backup
+}
+
+// plainName reports whether a name read from a journal is a plain file
+// name of the folder it is in (no path, not "." or "..").
+func plainName(n string) bool {
+	return n != "" && !strings.ContainsAny(n, "/\x00") && n != "." && n != ".."
 }
 
 func exists(path string) bool {
@@ -349,7 +364,7 @@ func readJournal(dir string) (*journal, error) {
 	for i := 0; sc.Scan(); i++ {
 		line := sc.Text()
 		switch {
-		case i == 0 && line != "critq transform journal v1":
+		case i == 0 && line != journalHead:
 			return nil, fmt.Errorf("%s: unknown journal format", dump.JournalName)
 		case line == "backup true":
 			j.backup = true
@@ -359,7 +374,7 @@ func readJournal(dir string) (*journal, error) {
 				backup = name + ".orig"
 			}
 			for _, n := range []string{name, backup} {
-				if n == "" || strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+				if !plainName(n) {
 					return nil, fmt.Errorf("%s: bad image name %q", dump.JournalName, n)
 				}
 			}
